@@ -1,0 +1,50 @@
+using Lumen.Data;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen data</c>: classes and counts per split, then the audit.</summary>
+internal sealed class DataCommand : Command<DataSettings>
+{
+    public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellationToken)
+    {
+        DataOptions options = settings.ToDataOptions();
+        var dls = ConsoleProgress.Run(progress => ImageDataLoaders.FromFolder(settings.Folder, options, progress: progress));
+        var audit = dls.Audit;
+
+        var table = new Table().Title($"{Markup.Escape(dls.Folder)}").AddColumns("class", "train", "valid", "total");
+        foreach (var c in audit.Counts) table.AddRow(Markup.Escape(c.Label), c.Train.ToString(), c.Valid.ToString(), c.Total.ToString());
+        table.AddRow("[bold]all images[/]", $"[bold]{dls.Train.Items.Count}[/]", $"[bold]{dls.Valid.Items.Count}[/]",
+            $"[bold]{dls.Train.Items.Count + dls.Valid.Items.Count}[/]");
+        table.Columns[1].RightAligned();
+        table.Columns[2].RightAligned();
+        table.Columns[3].RightAligned();
+        AnsiConsole.Write(table);
+
+        string split = options.CsvPath is null && Directory.Exists(Path.Combine(dls.Folder, options.TrainFolder))
+            && Directory.Exists(Path.Combine(dls.Folder, options.ValidFolder))
+            ? $"split: '{options.TrainFolder}'/'{options.ValidFolder}' folders"
+            : $"split: seeded random, stratified, valid-pct {options.ValidPct}, seed {options.Seed}";
+        AnsiConsole.MarkupLineInterpolated($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; {split}");
+        if (audit.IgnoredFiles > 0) AnsiConsole.MarkupLineInterpolated($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
+
+        if (audit.Unreadable.Count > 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]unreadable files (skipped): {audit.Unreadable.Count}[/]");
+            foreach (var u in audit.Unreadable) AnsiConsole.MarkupLineInterpolated($"  {u.Path}: {u.Reason}");
+        }
+        if (audit.Duplicates.Count > 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"byte-identical duplicates: {audit.Duplicates.Count} group(s)");
+            foreach (var d in audit.Duplicates)
+            {
+                string tag = d.CrossesSplit ? " [red](train AND valid: leakage)[/]" : "";
+                AnsiConsole.MarkupLine($"  {Markup.Escape(string.Join("  =  ", d.Paths.Select(p => Path.GetRelativePath(dls.Folder, p))))}{tag}");
+            }
+        }
+        if (audit.Warnings.Count == 0 && audit.Unreadable.Count == 0 && audit.Duplicates.Count == 0)
+            AnsiConsole.MarkupLine("[green]audit: no unreadable files, no duplicates, classes balanced[/]");
+        return 0;
+    }
+}

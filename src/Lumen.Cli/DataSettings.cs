@@ -1,0 +1,82 @@
+using System.ComponentModel;
+using Lumen.Augment;
+using Lumen.Data;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli;
+
+/// <summary>The options every command that reads a dataset shares.</summary>
+internal class DataSettings : CommandSettings
+{
+    [CommandArgument(0, "<folder>")]
+    [Description("Folder of images: one sub-folder per class (or train/ and valid/ each with class folders)")]
+    public string Folder { get; init; } = "";
+
+    [CommandOption("--csv <FILE>")]
+    [Description("CSV of labels (file,label[,is_valid]); several labels per row separated by space or ';' make the data multi-label")]
+    public string? Csv { get; init; }
+
+    [CommandOption("--valid-pct <PCT>")]
+    [Description("Fraction of each class held out for validation (default 0.2)")]
+    [DefaultValue(0.2)]
+    public double ValidPct { get; init; } = 0.2;
+
+    [CommandOption("--seed <SEED>")]
+    [Description("Seed for the split, shuffling and augmentation (default 42)")]
+    [DefaultValue(42)]
+    public int Seed { get; init; } = 42;
+
+    [CommandOption("--size <PIXELS>")]
+    [Description("Side of the square images given to the model (default 224)")]
+    [DefaultValue(224)]
+    public int Size { get; init; } = 224;
+
+    [CommandOption("--resize <METHOD>")]
+    [Description("crop (default), squish or pad")]
+    [DefaultValue("crop")]
+    public string Resize { get; init; } = "crop";
+
+    [CommandOption("--aug <PRESET>")]
+    [Description("Augmentation preset: default, endoscopy or none")]
+    [DefaultValue("default")]
+    public string Aug { get; init; } = "default";
+
+    [CommandOption("--max-rotate <DEGREES>")]
+    [Description("Override the preset's maximum rotation (0-360)")]
+    public double? MaxRotate { get; init; }
+
+    [CommandOption("--flip-vert")]
+    [Description("Also flip vertically (all 8 dihedral symmetries)")]
+    public bool FlipVert { get; init; }
+
+    [CommandOption("--bs <N>")]
+    [Description("Batch size (default 64)")]
+    [DefaultValue(64)]
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>The library options these settings describe.</summary>
+    public DataOptions ToDataOptions()
+    {
+        AugmentOptions aug = AugmentOptions.FromPreset(Aug);
+        if (MaxRotate is { } rotate) aug = aug with { MaxRotate = rotate };
+        if (FlipVert) aug = aug with { FlipVert = true };
+        var options = new DataOptions
+        {
+            CsvPath = Csv,
+            ValidPct = ValidPct,
+            Seed = Seed,
+            Size = Size,
+            BatchSize = BatchSize,
+            ResizeMethod = Resize.ToLowerInvariant() switch
+            {
+                "crop" => ResizeMethod.Crop,
+                "squish" => ResizeMethod.Squish,
+                "pad" => ResizeMethod.Pad,
+                _ => throw new LumenException($"--resize must be crop, squish or pad, got '{Resize}'"),
+            },
+            Augment = aug,
+        };
+        options.Validate();
+        return options;
+    }
+}

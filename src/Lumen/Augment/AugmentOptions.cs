@@ -1,0 +1,87 @@
+using Lumen.Data;
+
+namespace Lumen.Augment;
+
+/// <summary>
+/// Batch augmentation settings with fastai's <c>aug_transforms</c> defaults. Affine parts (flip,
+/// rotation, zoom, perspective warp) are combined into one sampling grid per image; lighting changes
+/// brightness and contrast in logit space. Validation batches are never augmented.
+/// </summary>
+public sealed record AugmentOptions
+{
+    /// <summary>Random horizontal flips (with probability <see cref="PFlip"/>).</summary>
+    public bool DoFlip { get; init; } = true;
+
+    /// <summary>Also flip vertically: any of the 8 dihedral symmetries (fastai's <c>Dihedral</c>).</summary>
+    public bool FlipVert { get; init; }
+
+    /// <summary>Probability of a flip/dihedral transform.</summary>
+    public double PFlip { get; init; } = 0.5;
+
+    /// <summary>Maximum rotation in degrees (uniform in ±this); 360 allows any orientation.</summary>
+    public double MaxRotate { get; init; } = 10;
+
+    /// <summary>Minimum zoom factor (1 = none).</summary>
+    public double MinZoom { get; init; } = 1.0;
+
+    /// <summary>Maximum zoom factor.</summary>
+    public double MaxZoom { get; init; } = 1.1;
+
+    /// <summary>Maximum perspective warp magnitude (fraction of half the image).</summary>
+    public double MaxWarp { get; init; } = 0.2;
+
+    /// <summary>Maximum brightness/contrast change.</summary>
+    public double MaxLighting { get; init; } = 0.2;
+
+    /// <summary>Probability of each affine transform (rotation, zoom, warp), drawn independently.</summary>
+    public double PAffine { get; init; } = 0.75;
+
+    /// <summary>Probability of each lighting transform (brightness, contrast), drawn independently.</summary>
+    public double PLighting { get; init; } = 0.75;
+
+    /// <summary>What fills pixels that come from outside the image.</summary>
+    public PadMode PadMode { get; init; } = PadMode.Reflection;
+
+    /// <summary>fastai's <c>aug_transforms()</c> defaults.</summary>
+    public static AugmentOptions Default { get; } = new();
+
+    /// <summary>No augmentation at all.</summary>
+    public static AugmentOptions None { get; } = new()
+    {
+        DoFlip = false, MaxRotate = 0, MinZoom = 1, MaxZoom = 1, MaxWarp = 0, MaxLighting = 0,
+    };
+
+    /// <summary>
+    /// For endoscopy and other images without a natural "up": every dihedral symmetry, any rotation,
+    /// and stronger lighting changes (0.3) for varying illumination, as the seed project used.
+    /// </summary>
+    public static AugmentOptions Endoscopy { get; } = new() { FlipVert = true, MaxRotate = 360, MaxLighting = 0.3 };
+
+    /// <summary>Names accepted by <see cref="FromPreset"/>.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = new[] { "default", "endoscopy", "none" };
+
+    /// <summary>Looks up a preset by name (default, endoscopy, none).</summary>
+    /// <exception cref="LumenException">The name is not a preset.</exception>
+    public static AugmentOptions FromPreset(string name) => name.ToLowerInvariant() switch
+    {
+        "default" => Default,
+        "endoscopy" => Endoscopy,
+        "none" => None,
+        _ => throw new LumenException($"--aug must be one of {string.Join(", ", PresetNames)}, got '{name}'"),
+    };
+
+    /// <summary>True when these settings never change an image.</summary>
+    public bool IsIdentity => !DoFlip && !FlipVert && MaxRotate == 0 && MinZoom == 1 && MaxZoom == 1 && MaxWarp == 0 && MaxLighting == 0;
+
+    /// <summary>Checks ranges and names the offending option.</summary>
+    /// <exception cref="LumenException">A value is out of range.</exception>
+    public void Validate()
+    {
+        static void Require(bool ok, string message) { if (!ok) throw new LumenException(message); }
+        Require(MaxRotate >= 0 && MaxRotate <= 360, $"--max-rotate must be between 0 and 360 degrees, got {MaxRotate}");
+        Require(MinZoom > 0 && MinZoom <= MaxZoom, $"zoom range must satisfy 0 < min-zoom <= max-zoom, got {MinZoom}..{MaxZoom}");
+        Require(MaxWarp >= 0 && MaxWarp < 1, $"--max-warp must be in [0, 1), got {MaxWarp}");
+        Require(MaxLighting >= 0 && MaxLighting < 1, $"--max-lighting must be in [0, 1), got {MaxLighting}");
+        Require(PAffine is >= 0 and <= 1 && PLighting is >= 0 and <= 1 && PFlip is >= 0 and <= 1, "augmentation probabilities must be between 0 and 1");
+    }
+}

@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Lumen.Augment;
+using Lumen.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lumen.Data;
+
+/// <summary>
+/// Turns items into batches. Images are decoded and resized on worker threads, a bounded number of
+/// batches ahead (so memory stays bounded and data larger than RAM streams from disk); the consumer
+/// thread stacks them into a tensor on the device, augments (training only) and normalises.
+/// Shuffling, crops and augmentation are seeded per epoch, batch and item, so a run is reproducible
+/// regardless of thread timing.
+/// </summary>
+public sealed class DataLoader
+{
+    private readonly ItemTransform _transform;
+    private readonly BatchAugmenter? _augmenter;
+    private readonly DataOptions _options;
+    private readonly Device _device;
+    private readonly ConcurrentDictionary<string, RgbImage>? _cache;
+
+    /// <summary>Creates a loader over <paramref name="items"/>.</summary>
+    /// <param name="items">The items to load.</param>
+    /// <param name="vocab">Class vocabulary for the targets.</param>
+    /// <param name="multiLabel">True for multi-hot targets.</param>
+    /// <param name="options">Size, batch size, workers, augmentation and normalisation.</param>
+    /// <param name="training">Training loaders shuffle, drop the last partial batch, crop randomly and augment.</param>
+    /// <param name="device">Where batches are placed.</param>
+    public DataLoader(IReadOnlyList<LabelledItem> items, Vocabulary vocab, bool multiLabel, DataOptions options, bool training, Device device)
+    {
+        options.Validate();
+        Items = items;
+        Vocab = vocab;
+        MultiLabel = multiLabel;
+        Training = training;
+        _options = options;
+        _device = device;
+        _transform = options.ItemTransform;
+        _augmenter = training && !options.Augment.IsIdentity ? new BatchAugmenter(options.Augment) : null;
+        _cache = options.CacheImages ? new ConcurrentDictionary<string, RgbImage>(StringComparer.Ordinal) : null;
+    }
+
+    /// <summary>The items this loader serves.</summary>
+    public IReadOnlyList<LabelledItem> Items { get; }
+
+    /// <summary>The class vocabulary.</summary>
+    public Vocabulary Vocab { get; }
+
+    /// <summary>True when targets are multi-hot.</summary>
+    public bool MultiLabel { get; }
+
+    /// <summary>True for the training loader.</summary>
+    public bool Training { get; }
+
+    /// <summary>The normalisation applied to every batch.</summary>
+    public Normalization Normalization => _options.Normalization;
+
+    /// <summary>Images per batch.</summary>
+    public int BatchSize => _options.BatchSize;
+
+    /// <summary>
+    /// Batches per epoch. Training drops the last partial batch (a batch of one breaks BatchNorm)
+    /// unless that would leave no batch at all.
+    /// </summary>
+    public int BatchCount
+    {
+        get
+        {
+            int full = Items.Count / BatchSize, rest = Items.Count % BatchSize;
+            return Training && full > 0 ? full : full + (rest > 0 ? 1 : 0);
+        }
+    }
+
+    /// <summary>The batches of epoch <paramref name="epoch"/>; enumerate once, dispose each batch.</summary>
+    public IEnumerable<Batch> Batches(int epoch = 0)
+    {
+        int[] order = Enumerable.Range(0, Items.Count).ToArray();
+        if (Training) new Random(Seeds.Derive(_options.Seed, 1, epoch)).Shuffle(order);
+        int batches = BatchCount;
+
+        var channel = Channel.CreateBounded<(RgbImage[] Images, LabelledItem[] Items)>(
+            new BoundedChannelOptions(_options.Prefetch) { SingleReader = true, SingleWriter = true });
+        using var cancel = new CancellationTokenSource();
+        Task producer = Task.Run(async () =>
+        {
+            try
+            {
+                for (int b = 0; b < batches; b++)
+                {
+                    int start = b * BatchSize, count = Math.Min(BatchSize, order.Length - start);
+                    var images = new RgbImage[count];
+                    var items = new LabelledItem[count];
+                    Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Workers, CancellationToken = cancel.Token }, k =>
+                    {
+                        int index = order[start + k];
+                        items[k] = Items[index];
+                        Random? random = Training ? new Random(Seeds.Derive(_options.Seed, 2, epoch, index)) : null;
+                        images[k] = _transform.Apply(LoadSource(Items[index].Path), random);
+                    });
+                    await channel.Writer.WriteAsync((images, items), cancel.Token);
+                }
+                channel.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.Complete(e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException : e);
+            }
+        });
+
+        try
+        {
+            for (int b = 0; b < batches; b++)
+            {
+                var raw = ReadNext(channel.Reader);
+                yield return Collate(raw.Images, raw.Items, new Random(Seeds.Derive(_options.Seed, 3, epoch, b)));
+            }
+        }
+        finally
+        {
+            cancel.Cancel();
+            try { producer.Wait(); } catch (AggregateException) { /* cancelled or already reported */ }
+        }
+    }
+
+    private static (RgbImage[] Images, LabelledItem[] Items) ReadNext(ChannelReader<(RgbImage[], LabelledItem[])> reader)
+    {
+        try
+        {
+            if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult() || !reader.TryRead(out var raw))
+                throw new InvalidOperationException("the image loader stopped before the epoch ended");
+            return raw;
+        }
+        catch (ChannelClosedException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw;
+        }
+    }
+
+    /// <summary>Decodes (or fetches from the cache) the image, shrunk to what the transform needs.</summary>
+    private RgbImage LoadSource(string path)
+    {
+        if (_cache is not null && _cache.TryGetValue(path, out var cached)) return cached;
+        RgbImage image = _transform.Shrink(ImageDecoder.Decode(path, _transform.SourceShortSide));
+        _cache?.TryAdd(path, image);
+        return image;
+    }
+
+    /// <summary>Stacks images into a batch on the device, augments (training) and normalises.</summary>
+    internal Batch Collate(IReadOnlyList<RgbImage> images, IReadOnlyList<LabelledItem> items, Random random)
+    {
+        using var scope = NewDisposeScope();
+        Tensor x = ImageTensor.Stack(images, _device);
+        if (_augmenter is not null) x = _augmenter.Apply(x, random);
+        x = _options.Normalization.Normalize(x);
+        Tensor y = Targets(items);
+        return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
+    }
+
+    private Tensor Targets(IReadOnlyList<LabelledItem> items)
+    {
+        if (!MultiLabel)
+            return tensor(items.Select(i => (long)Vocab.IndexOf(i.Labels[0])).ToArray(), ScalarType.Int64, _device);
+        var hot = new float[items.Count * Vocab.Count];
+        for (int i = 0; i < items.Count; i++)
+            foreach (string label in items[i].Labels) hot[i * Vocab.Count + Vocab.IndexOf(label)] = 1f;
+        return tensor(hot, new long[] { items.Count, Vocab.Count }, ScalarType.Float32, _device);
+    }
+}

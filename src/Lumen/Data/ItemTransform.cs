@@ -1,0 +1,162 @@
+using Lumen.Imaging;
+using SkiaSharp;
+
+namespace Lumen.Data;
+
+/// <summary>How an image is brought to the square training size (fastai's <c>ResizeMethod</c>).</summary>
+public enum ResizeMethod
+{
+    /// <summary>Crop the largest square (random position in training, centre in validation), then resize.</summary>
+    Crop,
+
+    /// <summary>Resize the whole image to the square, changing its aspect ratio.</summary>
+    Squish,
+
+    /// <summary>Pad the image to a square (see <see cref="PadMode"/>), then resize: nothing is cut off.</summary>
+    Pad,
+}
+
+/// <summary>What fills the area outside the image when padding or warping.</summary>
+public enum PadMode
+{
+    /// <summary>Mirror the image at its border (fastai default).</summary>
+    Reflection,
+
+    /// <summary>Black.</summary>
+    Zeros,
+
+    /// <summary>Repeat the border pixels.</summary>
+    Border,
+}
+
+/// <summary>
+/// The per-image transform: from a decoded image of any size to a <see cref="Size"/>×<see cref="Size"/>
+/// image. Training draws a random crop position (or a RandomResizedCrop when <see cref="MinScale"/> is
+/// set); validation and inference are deterministic (centre). One Skia draw does crop, pad and resize.
+/// </summary>
+public sealed class ItemTransform
+{
+    /// <summary>Creates the transform.</summary>
+    /// <param name="size">Output side in pixels.</param>
+    /// <param name="method">How to reach a square.</param>
+    /// <param name="padMode">Fill for <see cref="ResizeMethod.Pad"/>.</param>
+    /// <param name="minScale">When set, training uses RandomResizedCrop: a random area fraction in
+    /// [minScale, 1] and aspect ratio in [3/4, 4/3], as fastai.</param>
+    public ItemTransform(int size, ResizeMethod method = ResizeMethod.Crop, PadMode padMode = PadMode.Reflection, double? minScale = null)
+    {
+        if (size < 8) throw new DataException($"--size must be at least 8 pixels, got {size}");
+        if (minScale is { } s && !(s > 0 && s <= 1)) throw new DataException($"--min-scale must be in (0, 1], got {s}");
+        Size = size;
+        Method = method;
+        PadMode = padMode;
+        MinScale = minScale;
+    }
+
+    /// <summary>Output side in pixels.</summary>
+    public int Size { get; }
+
+    /// <summary>How the image reaches a square.</summary>
+    public ResizeMethod Method { get; }
+
+    /// <summary>Fill used when padding.</summary>
+    public PadMode PadMode { get; }
+
+    /// <summary>RandomResizedCrop minimum area fraction, or null for plain resizing.</summary>
+    public double? MinScale { get; }
+
+    /// <summary>
+    /// The shortest source side the transform can use at full quality; decoders and caches may shrink
+    /// larger images to it first.
+    /// </summary>
+    public int SourceShortSide => Size;
+
+    /// <summary>Transforms one image; <paramref name="random"/> is null for deterministic (validation) use.</summary>
+    public RgbImage Apply(RgbImage image, Random? random)
+    {
+        SKRect source = SourceRect(image.Width, image.Height, random);
+        return Draw(image, source, Size, Method == ResizeMethod.Pad ? PadMode : PadMode.Border);
+    }
+
+    /// <summary>Shrinks <paramref name="image"/> so its shorter side is <see cref="SourceShortSide"/> (never enlarges).</summary>
+    public RgbImage Shrink(RgbImage image)
+    {
+        int shortSide = Math.Min(image.Width, image.Height);
+        if (shortSide <= SourceShortSide) return image;
+        double f = (double)SourceShortSide / shortSide;
+        int w = Math.Max(SourceShortSide, (int)Math.Round(image.Width * f)), h = Math.Max(SourceShortSide, (int)Math.Round(image.Height * f));
+        return Draw(image, SKRect.Create(0, 0, image.Width, image.Height), w, h, PadMode.Border);
+    }
+
+    /// <summary>The region of the source image that becomes the output square (may extend outside when padding).</summary>
+    internal SKRect SourceRect(int w, int h, Random? random)
+    {
+        if (MinScale is { } minScale && random is not null) return RandomResizedCrop(w, h, minScale, random);
+        // fastai: random crop/pad position in training, centre otherwise.
+        double px = random?.NextDouble() ?? 0.5, py = random?.NextDouble() ?? 0.5;
+        switch (Method)
+        {
+            case ResizeMethod.Squish:
+                return SKRect.Create(0, 0, w, h);
+            case ResizeMethod.Pad:
+            {
+                int side = Math.Max(w, h);
+                return SKRect.Create((float)Math.Floor(px * (w - side)), (float)Math.Floor(py * (h - side)), side, side);
+            }
+            default:
+            {
+                int side = Math.Min(w, h);
+                return SKRect.Create((int)(px * (w - side)), (int)(py * (h - side)), side, side);
+            }
+        }
+    }
+
+    /// <summary>fastai's RandomResizedCrop: up to 10 tries of a random area and ratio, else a centre crop.</summary>
+    private static SKRect RandomResizedCrop(int w, int h, double minScale, Random random)
+    {
+        const double ratioLo = 3.0 / 4, ratioHi = 4.0 / 3;
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double area = (minScale + random.NextDouble() * (1 - minScale)) * w * h;
+            double ratio = Math.Exp(Math.Log(ratioLo) + random.NextDouble() * (Math.Log(ratioHi) - Math.Log(ratioLo)));
+            int nw = (int)Math.Round(Math.Sqrt(area * ratio)), nh = (int)Math.Round(Math.Sqrt(area / ratio));
+            if (nw <= w && nh <= h && nw > 0 && nh > 0)
+                return SKRect.Create(random.Next(w - nw + 1), random.Next(h - nh + 1), nw, nh);
+        }
+        int cw = w, ch = h;
+        if ((double)w / h < ratioLo) ch = (int)(w / ratioLo);
+        else if ((double)w / h > ratioHi) cw = (int)(h * ratioHi);
+        return SKRect.Create((w - cw) / 2, (h - ch) / 2, cw, ch);
+    }
+
+    private static RgbImage Draw(RgbImage image, SKRect source, int size, PadMode fill) => Draw(image, source, size, size, fill);
+
+    /// <summary>Maps <paramref name="source"/> onto a width×height output, filling outside pixels per <paramref name="fill"/>.</summary>
+    private static RgbImage Draw(RgbImage image, SKRect source, int width, int height, PadMode fill)
+    {
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
+        using var bitmap = new SKBitmap(info);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            canvas.Clear(SKColors.Black);
+            SKShaderTileMode tile = fill switch
+            {
+                PadMode.Reflection => SKShaderTileMode.Mirror,
+                PadMode.Zeros => SKShaderTileMode.Decal,
+                _ => SKShaderTileMode.Clamp,
+            };
+            float sx = width / source.Width, sy = height / source.Height;
+            var matrix = SKMatrix.CreateScaleTranslation(sx, sy, -source.Left * sx, -source.Top * sy);
+            // Linear filtering with mipmaps: smooth when shrinking large photos, like PIL's antialiased resize.
+            var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear);
+            image.WithSkImage(img =>
+            {
+                using var shader = img.ToShader(tile, tile, sampling, matrix);
+                using var paint = new SKPaint { Shader = shader };
+                canvas.DrawRect(0, 0, width, height, paint);
+                return 0;
+            });
+        }
+        // Opaque output: premultiplied and straight RGBA bytes are identical.
+        return RgbImage.FromBitmap(bitmap);
+    }
+}

@@ -1,0 +1,145 @@
+using SkiaSharp;
+
+namespace Lumen.Imaging;
+
+/// <summary>
+/// The one image decoder of Lumen, used by training, evaluation and serving alike so that every path
+/// sees the same pixels. Reads JPEG, PNG, BMP, WebP and GIF (first frame), applies the EXIF
+/// orientation, converts grayscale and alpha images to opaque RGB (alpha is dropped, as PIL's
+/// <c>convert("RGB")</c> does), and checks the declared dimensions before decoding any pixel so a
+/// tiny file declaring a huge image cannot exhaust memory.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>File extensions treated as images when scanning folders (lower case, with dot).</summary>
+    public static readonly IReadOnlySet<string> Extensions =
+        new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif" };
+
+    /// <summary>Default limit on width × height (about 100 megapixels).</summary>
+    public const long DefaultMaxPixels = 100_000_000;
+
+    /// <summary>True when <paramref name="path"/> has an image extension.</summary>
+    public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path));
+
+    /// <summary>Decodes a file. See <see cref="Decode(Stream, string, int, long)"/>.</summary>
+    public static RgbImage Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
+    {
+        FileStream stream;
+        try
+        {
+            stream = File.OpenRead(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ImageDecodeException(path, e.Message);
+        }
+        using (stream) return Decode(stream, path, minShortSide, maxPixels);
+    }
+
+    /// <summary>Decodes bytes held in memory; <paramref name="source"/> names them in errors.</summary>
+    public static RgbImage Decode(byte[] bytes, string source, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Decode(stream, source, minShortSide, maxPixels);
+    }
+
+    /// <summary>
+    /// Decodes an image. When <paramref name="minShortSide"/> is positive and the format supports it
+    /// (JPEG), the decoder may shrink by a power of two while the shorter side stays at least that
+    /// long: much faster for large photos, and the resize that follows sees enough pixels.
+    /// </summary>
+    /// <exception cref="ImageDecodeException">The bytes are not a supported image, are corrupt or
+    /// truncated, or declare more than <paramref name="maxPixels"/> pixels.</exception>
+    public static RgbImage Decode(Stream stream, string source, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
+    {
+        // SKCodec needs a seekable stream to read a GIF's first frame and EXIF data reliably.
+        Stream seekable = stream.CanSeek ? stream : CopyToMemory(stream);
+        using var managed = new SKManagedStream(seekable, disposeManagedStream: !ReferenceEquals(seekable, stream));
+        using var codec = SKCodec.Create(managed, out SKCodecResult createResult);
+        if (codec is null)
+            throw new ImageDecodeException(source, createResult == SKCodecResult.IncompleteInput
+                ? "the file is truncated or empty"
+                : "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
+
+        SKImageInfo declared = codec.Info;
+        if (declared.Width <= 0 || declared.Height <= 0)
+            throw new ImageDecodeException(source, "the image declares no pixels");
+        if ((long)declared.Width * declared.Height > maxPixels)
+            throw new ImageDecodeException(source, $"the image declares {declared.Width}x{declared.Height} pixels, more than the limit of {maxPixels:N0}");
+
+        SKSizeI size = declared.Size;
+        if (minShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+        {
+            float scale = (float)minShortSide / Math.Min(size.Width, size.Height);
+            if (scale < 1f)
+            {
+                SKSizeI scaled = codec.GetScaledDimensions(scale);
+                if (Math.Min(scaled.Width, scaled.Height) >= minShortSide) size = scaled;
+            }
+        }
+
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        SKCodecResult result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success)
+            throw new ImageDecodeException(source, result == SKCodecResult.IncompleteInput
+                ? "the file is truncated (the pixel data ends early)"
+                : $"the pixel data is corrupt ({result})");
+
+        RgbImage image = RgbImage.FromBitmap(bitmap);
+        return ApplyOrientation(image, codec.EncodedOrigin);
+    }
+
+    /// <summary>Reads just the header: the displayed width and height, after EXIF orientation.</summary>
+    public static (int Width, int Height) ReadSize(string path)
+    {
+        using var codec = SKCodec.Create(path, out SKCodecResult result)
+            ?? throw new ImageDecodeException(path, $"not a supported image ({result})");
+        var (w, h) = (codec.Info.Width, codec.Info.Height);
+        return SwapsAxes(codec.EncodedOrigin) ? (h, w) : (w, h);
+    }
+
+    private static MemoryStream CopyToMemory(Stream stream)
+    {
+        var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        memory.Position = 0;
+        return memory;
+    }
+
+    private static bool SwapsAxes(SKEncodedOrigin origin) => origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop
+        or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+
+    /// <summary>
+    /// Turns the stored pixels into the displayed image. For each displayed pixel (x, y) the source
+    /// pixel follows from the EXIF definition of which stored row/column is the visual top/left.
+    /// </summary>
+    private static RgbImage ApplyOrientation(RgbImage src, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft) return src;
+        int sw = src.Width, sh = src.Height;
+        bool swap = SwapsAxes(origin);
+        int dw = swap ? sh : sw, dh = swap ? sw : sh;
+        var dst = new byte[dw * dh * 4];
+        byte[] s = src.Pixels;
+        for (int y = 0; y < dh; y++)
+        {
+            for (int x = 0; x < dw; x++)
+            {
+                (int sx, int sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (sw - 1 - x, y),
+                    SKEncodedOrigin.BottomRight => (sw - 1 - x, sh - 1 - y),
+                    SKEncodedOrigin.BottomLeft => (x, sh - 1 - y),
+                    SKEncodedOrigin.LeftTop => (y, x),
+                    SKEncodedOrigin.RightTop => (y, sh - 1 - x),
+                    SKEncodedOrigin.RightBottom => (sw - 1 - y, sh - 1 - x),
+                    SKEncodedOrigin.LeftBottom => (sw - 1 - y, x),
+                    _ => (x, y),
+                };
+                Buffer.BlockCopy(s, (sy * sw + sx) * 4, dst, (y * dw + x) * 4, 4);
+            }
+        }
+        return new RgbImage(dw, dh, dst);
+    }
+}

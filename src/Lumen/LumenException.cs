@@ -1,0 +1,40 @@
+namespace Lumen;
+
+/// <summary>
+/// An error the user can cause and fix (a missing folder, a bad option, an unreadable file).
+/// Hosts show <see cref="Exception.Message"/> as one line instead of a stack trace, so the message
+/// must name the file or option involved and say what was expected.
+/// </summary>
+public class LumenException : Exception
+{
+    /// <summary>Creates an error with a user-facing message.</summary>
+    public LumenException(string message) : base(message) { }
+
+    /// <summary>Creates an error with a user-facing message and the low-level cause.</summary>
+    public LumenException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>A file could not be decoded as an image (unsupported, corrupt, truncated or too large).</summary>
+public sealed class ImageDecodeException : LumenException
+{
+    /// <summary>Creates the error for <paramref name="source"/> (a path or a description of the bytes).</summary>
+    public ImageDecodeException(string source, string reason)
+        : base($"cannot read image '{source}': {reason}")
+    {
+        Source = source;
+        Reason = reason;
+    }
+
+    /// <summary>The file path, or a description of the bytes when there is no file.</summary>
+    public new string Source { get; }
+
+    /// <summary>What was wrong with the image, without the file name.</summary>
+    public string Reason { get; }
+}
+
+/// <summary>A data folder, CSV or option does not describe a usable dataset.</summary>
+public sealed class DataException : LumenException
+{
+    /// <summary>Creates the error with a message naming the folder, file or option.</summary>
+    public DataException(string message) : base(message) { }
+}
