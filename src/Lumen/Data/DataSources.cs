@@ -99,8 +99,9 @@ public static class CsvSource
     /// <summary>Reads <paramref name="csvPath"/>; image paths resolve against <paramref name="folder"/>.</summary>
     /// <param name="csvPath">The CSV file; a relative path is looked up in <paramref name="folder"/> first.</param>
     /// <param name="folder">The folder the image paths are relative to.</param>
-    /// <param name="multiLabel">Force multi-label (true) or single-label (false); null decides from the
-    /// data: multi-label when any row has other than exactly one label.</param>
+    /// <param name="multiLabel">Force multi-label (true) or single-label (false: the whole cell is one
+    /// label, spaces allowed); null decides from the data: multi-label when any row has other than
+    /// exactly one label.</param>
     /// <exception cref="DataException">The file is missing, empty or malformed (the message names the line).</exception>
     public static SourceListing Read(string csvPath, string folder, bool? multiLabel = null)
     {
@@ -125,7 +126,10 @@ public static class CsvSource
             string file = cells[0].Trim();
             if (file.Length == 0) throw new DataException($"labels file '{path}' line {n + 1}: the file name is empty");
             string full = Path.GetFullPath(Path.Combine(folder, file));
-            string[] labels = cells[1].Split(LabelSeparators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            // Forced single-label data keeps the whole cell, so class names may contain spaces.
+            string[] labels = multiLabel == false
+                ? new[] { cells[1].Trim() }.Where(l => l.Length > 0).ToArray()
+                : cells[1].Split(LabelSeparators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (!File.Exists(full))
             {
                 missing.Add(new UnreadableFile(full, $"listed in '{Path.GetFileName(path)}' line {n + 1} but not found"));
