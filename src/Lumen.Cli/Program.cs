@@ -18,6 +18,8 @@ public static class Program
             config.AddCommand<DataCommand>("data")
                 .WithDescription("Show classes, counts per split and the data audit (unreadable files, duplicates, leakage, imbalance)")
                 .WithExample("data", "../shared/data/brain-mri-dev");
+            config.AddCommand<ModelsCommand>("models")
+                .WithDescription("List the architectures with parameter counts and the pretrained weights available");
             config.AddCommand<ShowBatchCommand>("show-batch")
                 .WithDescription("Write a PNG grid of a (augmented) batch with its labels")
                 .WithExample("show-batch", "photos", "--out", "batch.png", "--aug", "endoscopy");

@@ -1,0 +1,41 @@
+using Lumen.Models;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen models</c>: the architecture registry with parameter counts and available weights.</summary>
+internal sealed class ModelsCommand : Command<ModelsCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings { }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var rows = ConsoleProgress.Run(progress =>
+        {
+            var result = new List<(Architecture Arch, long Params)>();
+            using var task = progress.Start("Counting parameters", Architectures.All.Count);
+            foreach (var arch in Architectures.All)
+            {
+                using var body = arch.CreateBody();
+                result.Add((arch, body.parameters().Sum(p => p.numel())));
+                task.Advance();
+            }
+            return result;
+        });
+        var table = new Table().AddColumns("architecture", "family", "body params", "features", "pretrained weights");
+        table.Columns[2].RightAligned();
+        table.Columns[3].RightAligned();
+        foreach (var (arch, count) in rows)
+        {
+            var weights = new List<string>();
+            if (arch.HasMlNetWeights) weights.Add("imagenet-mlnet (offline, default)");
+            bool cached = File.Exists(Path.Combine(LumenHome.Weights, arch.TorchvisionFile));
+            weights.Add(cached ? "imagenet (cached)" : "imagenet (download)");
+            table.AddRow(arch.Name, arch.Family, $"{count / 1e6:F1}M", arch.Features.ToString(), Markup.Escape(string.Join("; ", weights)));
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated($"imagenet = torchvision's weights, downloaded once into {LumenHome.Weights} (LUMEN_HOME moves it); offline, pass --weights <file.pth>.");
+        return 0;
+    }
+}
