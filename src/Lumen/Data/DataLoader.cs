@@ -21,6 +21,7 @@ public sealed class DataLoader
     private readonly DataOptions _options;
     private readonly Device _device;
     private readonly ConcurrentDictionary<string, RgbImage>? _cache;
+    private readonly IReadOnlyList<double>? _sampleWeights;
 
     /// <summary>Creates a loader over <paramref name="items"/>.</summary>
     /// <param name="items">The items to load.</param>
@@ -29,8 +30,14 @@ public sealed class DataLoader
     /// <param name="options">Size, batch size, workers, augmentation and normalisation.</param>
     /// <param name="training">Training loaders shuffle, drop the last partial batch, crop randomly and augment.</param>
     /// <param name="device">Where batches are placed.</param>
-    public DataLoader(IReadOnlyList<LabelledItem> items, Vocabulary vocab, bool multiLabel, DataOptions options, bool training, Device device)
+    /// <param name="sampleWeights">Training only: draw each epoch's items with replacement with these
+    /// relative weights (weighted oversampling) instead of a shuffle; null for a plain shuffle.</param>
+    public DataLoader(IReadOnlyList<LabelledItem> items, Vocabulary vocab, bool multiLabel, DataOptions options, bool training, Device device,
+        IReadOnlyList<double>? sampleWeights = null)
     {
+        if (sampleWeights is not null && sampleWeights.Count != items.Count)
+            throw new ArgumentException($"expected {items.Count} sample weights, got {sampleWeights.Count}", nameof(sampleWeights));
+        _sampleWeights = sampleWeights;
         options.Validate();
         Items = items;
         Vocab = vocab;
@@ -41,6 +48,22 @@ public sealed class DataLoader
         _transform = options.ItemTransform;
         _augmenter = training && !options.Augment.IsIdentity ? new BatchAugmenter(options.Augment) : null;
         _cache = options.CacheImages ? new ConcurrentDictionary<string, RgbImage>(StringComparer.Ordinal) : null;
+    }
+
+    /// <summary>The options the loader was built with.</summary>
+    public DataOptions Options => _options;
+
+    /// <summary>The device batches are placed on.</summary>
+    public Device Device => _device;
+
+    /// <summary>The same items with other options (e.g. the normalisation of a model's weights).</summary>
+    public DataLoader With(DataOptions options) => new(Items, Vocab, MultiLabel, options, Training, _device, _sampleWeights);
+
+    /// <summary>A training loader that oversamples: each item is drawn with probability ∝ 1 / (size of its class).</summary>
+    public DataLoader WithClassBalancedSampling()
+    {
+        var counts = Items.GroupBy(i => i.LabelText, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, Items.Select(i => 1.0 / counts[i.LabelText]).ToArray());
     }
 
     /// <summary>The items this loader serves.</summary>
@@ -75,10 +98,12 @@ public sealed class DataLoader
     }
 
     /// <summary>The batches of epoch <paramref name="epoch"/>; enumerate once, dispose each batch.</summary>
-    public IEnumerable<Batch> Batches(int epoch = 0)
+    /// <param name="epoch">Epoch number: seeds the shuffle, crops and augmentation.</param>
+    /// <param name="startBatch">Skip the first batches (resuming an interrupted epoch); the remaining
+    /// batches are exactly those an uninterrupted epoch would have produced.</param>
+    public IEnumerable<Batch> Batches(int epoch = 0, int startBatch = 0)
     {
-        int[] order = Enumerable.Range(0, Items.Count).ToArray();
-        if (Training) new Random(Seeds.Derive(_options.Seed, 1, epoch)).Shuffle(order);
+        int[] order = EpochOrder(epoch);
         int batches = BatchCount;
 
         var channel = Channel.CreateBounded<(RgbImage[] Images, LabelledItem[] Items)>(
@@ -88,7 +113,7 @@ public sealed class DataLoader
         {
             try
             {
-                for (int b = 0; b < batches; b++)
+                for (int b = startBatch; b < batches; b++)
                 {
                     int start = b * BatchSize, count = Math.Min(BatchSize, order.Length - start);
                     var images = new RgbImage[count];
@@ -112,7 +137,7 @@ public sealed class DataLoader
 
         try
         {
-            for (int b = 0; b < batches; b++)
+            for (int b = startBatch; b < batches; b++)
             {
                 var raw = ReadNext(channel.Reader);
                 yield return Collate(raw.Images, raw.Items, new Random(Seeds.Derive(_options.Seed, 3, epoch, b)));
@@ -123,6 +148,28 @@ public sealed class DataLoader
             cancel.Cancel();
             try { producer.Wait(); } catch (AggregateException) { /* cancelled or already reported */ }
         }
+    }
+
+    /// <summary>Item indices in epoch order: identity for validation, a seeded shuffle or weighted draw for training.</summary>
+    internal int[] EpochOrder(int epoch)
+    {
+        int[] order = Enumerable.Range(0, Items.Count).ToArray();
+        if (!Training) return order;
+        var random = new Random(Seeds.Derive(_options.Seed, 1, epoch));
+        if (_sampleWeights is null)
+        {
+            random.Shuffle(order);
+            return order;
+        }
+        var cumulative = new double[order.Length];
+        double total = 0;
+        for (int i = 0; i < order.Length; i++) cumulative[i] = total += _sampleWeights[i];
+        for (int i = 0; i < order.Length; i++)
+        {
+            int found = Array.BinarySearch(cumulative, random.NextDouble() * total);
+            order[i] = Math.Min(found < 0 ? ~found : found, order.Length - 1);
+        }
+        return order;
     }
 
     private static (RgbImage[] Images, LabelledItem[] Items) ReadNext(ChannelReader<(RgbImage[], LabelledItem[])> reader)

@@ -95,6 +95,20 @@ public sealed class ImageDataLoaders
     }
 
     /// <summary>
+    /// The same data with another input normalisation (the one a model's pretrained weights expect,
+    /// as fastai adds automatically); items, split and audit are shared, nothing is re-read.
+    /// </summary>
+    public ImageDataLoaders WithNormalization(Normalization normalization)
+    {
+        if (ReferenceEquals(normalization, Options.Normalization)) return this;
+        var options = Options with { Normalization = normalization };
+        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit);
+    }
+
+    /// <summary>The same data with another training loader (e.g. one that oversamples).</summary>
+    public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit);
+
+    /// <summary>
     /// A grid of the first <paramref name="count"/> images of a batch as the model sees them (after
     /// augmentation for the training loader), captioned with their labels: fastai's <c>show_batch</c>.
     /// </summary>

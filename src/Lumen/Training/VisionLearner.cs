@@ -1,0 +1,28 @@
+using Lumen.Data;
+using Lumen.Models;
+
+namespace Lumen.Training;
+
+/// <summary>The one-liner (fastai's <c>vision_learner</c>): a pretrained architecture with a new head for the data's classes, frozen.</summary>
+public static class VisionLearner
+{
+    /// <summary>
+    /// Builds the model for <paramref name="data"/>'s classes on the data's device, wraps it in a
+    /// <see cref="Learner"/> (which normalises the data for the weights) and freezes the body.
+    /// </summary>
+    /// <param name="data">The data.</param>
+    /// <param name="architecture">Registry name, e.g. <c>resnet34</c>.</param>
+    /// <param name="pretrained">Start from ImageNet weights (offline for resnet18); false for random init.</param>
+    /// <param name="weights">Overrides <paramref name="pretrained"/>: <c>imagenet</c>, <c>imagenet-mlnet</c>, <c>none</c> or a .pth path.</param>
+    /// <param name="options">Training settings.</param>
+    /// <param name="head">Head settings.</param>
+    /// <param name="progress">Receives download/conversion progress.</param>
+    public static Learner Create(ImageDataLoaders data, string architecture = "resnet34", bool pretrained = true, string? weights = null,
+        TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null)
+    {
+        var model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress);
+        var learner = new Learner(data, model, options: options) { Progress = progress ?? NullProgress.Instance };
+        learner.Freeze();
+        return learner;
+    }
+}

@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using Lumen.Augment;
+using Lumen.Data;
+using Lumen.Models;
+using Lumen.Tests.Support;
+using Lumen.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lumen.Tests;
+
+/// <summary>The training loop on tiny synthetic data (2 colour-coded classes, 32 px) with a random-init ResNet-18.</summary>
+public class LearnerTests
+{
+    private static ImageDataLoaders TinyData(TempFolder dir, int perClass = 10, AugmentOptions? aug = null, int bs = 4) =>
+        ImageDataLoaders.FromFolder(TinyFolder(dir, perClass), new DataOptions { Size = 32, BatchSize = bs, Workers = 2, Augment = aug ?? AugmentOptions.None });
+
+    private static string TinyFolder(TempFolder dir, int perClass)
+    {
+        if (!Directory.Exists(dir.File("red"))) dir.AddClasses(new[] { "red", "green" }, perClass, size: 32);
+        return dir.Path;
+    }
+
+    private static Learner TinyLearner(ImageDataLoaders data, TrainingOptions? options = null) =>
+        VisionLearner.Create(data, "resnet18", pretrained: false, options: options);
+
+    private sealed class Recorder(Action<Learner, double> afterBatch) : ICallback
+    {
+        public void AfterBatch(Learner learner, double loss) => afterBatch(learner, loss);
+    }
+
+    [Fact]
+    public void OneCycleDrivesTheOptimiserAtEveryBatch()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        var seen = new List<(double Lr, double Mom)>();
+        learner.Callbacks.Add(new Recorder((l, _) => seen.Add((l.Optimizer.LearningRates[^1], l.Optimizer.Momentums[^1]))));
+        learner.FitOneCycle(2, 1e-3);
+        int total = 2 * learner.Data.Train.BatchCount;
+        Assert.Equal(total, seen.Count);
+        for (int i = 0; i < total; i++)
+        {
+            double pct = (double)i / total;
+            Assert.Equal(Schedules.OneCycleLr(pct, 1e-3), seen[i].Lr, 12);
+            Assert.Equal(Schedules.OneCycleMomentum(pct, (0.95, 0.85, 0.95)), seen[i].Mom, 12);
+        }
+    }
+
+    [Fact]
+    public void DiscriminativeRatesReachEachGroup()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        learner.Unfreeze();
+        double[]? rates = null;
+        learner.Callbacks.Add(new Recorder((l, _) => rates ??= l.Optimizer.LearningRates.ToArray()));
+        learner.Fit(1, LearningRates.Slice(1e-5, 1e-3));
+        Assert.Equal(new[] { 1e-5, 1e-4, 1e-3 }, rates!.Select(r => Math.Round(r, 12)));
+    }
+
+    [Fact]
+    public void FreezeKeepsTheBodyButNotBatchNormOrTheHead()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        var model = learner.Model;
+        var named = model.named_parameters().ToList();
+        Assert.True(learner.IsFrozen);
+        foreach (var (name, p) in named)
+        {
+            bool expected = name.StartsWith("head.") || name.Contains(".bn") || name.StartsWith("body.bn1") || name.Contains("downsample.1");
+            Assert.True(expected == p.requires_grad, $"{name}: requires_grad {p.requires_grad}");
+        }
+        var before = named.ToDictionary(n => n.name, n => n.parameter.detach().clone());
+        learner.Fit(1, 1e-2);
+        foreach (var (name, p) in named)
+        {
+            bool changed = !p.equal(before[name]).all().item<bool>();
+            if (name == "body.conv1.weight" || name == "body.layer3.0.conv2.weight") Assert.False(changed, name);
+            if (name == "head.linear1.weight" || name == "body.bn1.weight") Assert.True(changed, name);
+        }
+        learner.Unfreeze();
+        Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
+    }
+
+    [Fact]
+    public void FrozenBatchNormOptionFreezesEverythingButTheHead()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir), new TrainingOptions { TrainBn = false });
+        Assert.All(learner.Model.Body.parameters(), p => Assert.False(p.requires_grad));
+        Assert.All(learner.Model.Head.parameters(), p => Assert.True(p.requires_grad));
+    }
+
+    [Fact]
+    public void FeatureCacheTrainsTheHeadExactlyLikeTheFrozenBody()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir);
+        Dictionary<string, Tensor> Train(bool cache)
+        {
+            manual_seed(1);
+            var learner = TinyLearner(data, new TrainingOptions { TrainBn = false });
+            learner.FeatureCacheEnabled = cache;
+            learner.FitOneCycle(2, 1e-2);
+            return learner.Model.Head.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        }
+        var cached = Train(true);
+        var direct = Train(false);
+        foreach (var (key, value) in cached)
+            Assert.True(value.allclose(direct[key], rtol: 1e-4, atol: 1e-5), key);
+    }
+
+    [Fact]
+    public void LrFinderRestoresWeightsAndOptimiser()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        var before = learner.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var result = learner.LrFind(iterations: 20);
+        Assert.True(result.LearningRates.Count >= 3);
+        Assert.True(result.LearningRates.Zip(result.LearningRates.Skip(1)).All(p => p.Second > p.First));
+        foreach (var (key, value) in learner.Model.state_dict())
+            Assert.True(value.equal(before[key]).all().item<bool>(), key);
+        Assert.Empty(learner.Optimizer.StateDict());
+        string png = dir.File("lr.png");
+        TrainingPlots.LrFind(result, png);
+        Assert.True(new FileInfo(png).Length > 5000);
+    }
+
+    [Fact]
+    public void ATinyModelOverfitsATinyDataset()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir, perClass: 8));
+        learner.Unfreeze();
+        var losses = new List<double>();
+        learner.Callbacks.Add(new Recorder((_, loss) => losses.Add(loss)));
+        learner.FitOneCycle(8, 1e-2);
+        double start = losses.Take(4).Average(), end = losses.TakeLast(4).Average();
+        Assert.True(end < 0.05 && end < 0.1 * start, $"training loss {start:F3} → {end:F3}");
+        Assert.Equal(new[] { "error_rate", "accuracy", "f1_score", "matthews_corrcoef" }, learner.History[^1].Metrics.Keys);
+    }
+
+    [Fact]
+    public void SameSeedSameLosses()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir, aug: AugmentOptions.Default);
+        double[] Run()
+        {
+            manual_seed(7);
+            var learner = TinyLearner(data);
+            learner.FineTune(1, freezeEpochs: 1);
+            return learner.History.SelectMany(h => new[] { h.TrainLoss, h.ValidLoss }).ToArray();
+        }
+        var a = Run();
+        var b = Run();
+        Assert.Equal(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i], b[i], 4);
+    }
+
+    [Fact]
+    public void ResumeContinuesWhereItStopped()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir, perClass: 8, aug: AugmentOptions.Default);
+        Learner Fresh()
+        {
+            manual_seed(3);
+            return TinyLearner(data);
+        }
+        var straight = Fresh();
+        straight.FineTune(2, freezeEpochs: 1);
+
+        // Interrupt in the middle of the second (unfrozen) epoch, as Ctrl+C would.
+        string checkpoint = dir.File("run", "checkpoint.lumenckpt");
+        using var cts = new CancellationTokenSource();
+        var interrupted = Fresh();
+        interrupted.CheckpointPath = checkpoint;
+        interrupted.Cancellation = cts.Token;
+        int batches = 0;
+        int stopAfter = data.Train.BatchCount * 2 + 1;
+        interrupted.Callbacks.Add(new Recorder((_, _) => { if (++batches == stopAfter) cts.Cancel(); }));
+        interrupted.FineTune(2, freezeEpochs: 1);
+        Assert.True(interrupted.Interrupted);
+        Assert.True(File.Exists(checkpoint));
+        Assert.Equal(2, interrupted.History.Count);
+
+        var resumed = Fresh();
+        resumed.ResumeFineTune(checkpoint);
+        Assert.Equal(3, resumed.History.Count);
+        var expected = straight.Model.state_dict();
+        foreach (var (key, value) in resumed.Model.state_dict())
+            Assert.True(value.allclose(expected[key], rtol: 1e-4, atol: 1e-5), key);
+        Assert.Equal(straight.History[^1].ValidLoss, resumed.History[^1].ValidLoss, 4);
+    }
+
+    [Fact]
+    public void DivergenceStopsWithAnExplanation()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        learner.Unfreeze();
+        var e = Assert.Throws<TrainingDivergedException>(() => learner.Fit(3, 1e6));
+        Assert.Contains("lower learning rate", e.Message);
+    }
+
+    [Fact]
+    public void MixUpLabelSmoothingAndOversamplingTrain()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "common" }, 12, size: 32);
+        dir.AddClasses(new[] { "rare" }, 4, size: 32, seedBase: 99);
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var learner = TinyLearner(data, new TrainingOptions { MixUpAlpha = 0.4, LabelSmoothing = 0.1, Oversample = true, ClassWeights = true });
+        learner.Fit(1, 1e-3);
+        Assert.Single(learner.History);
+        Assert.Contains("label_smoothing", learner.Loss.Name);
+        // Oversampling: rare items (3 of 13 in training) make up about half of an epoch's draws.
+        var draws = Enumerable.Range(0, 50).SelectMany(e => learner.Data.Train.EpochOrder(e)).Select(i => learner.Data.Train.Items[i].Labels[0]).ToList();
+        double rare = draws.Count(l => l == "rare") / (double)draws.Count;
+        Assert.InRange(rare, 0.4, 0.6);
+    }
+
+    [Fact]
+    public void EarlyStoppingAndSaveBestWork()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir));
+        learner.Unfreeze();
+        var best = new SaveBest();
+        learner.Callbacks.Add(new EarlyStopping(patience: 1, minDelta: 10));
+        learner.Callbacks.Add(best);
+        learner.Callbacks.Add(new HistoryWriter(dir.File("out")));
+        learner.FitOneCycle(5, 1e-3);
+        Assert.Equal(2, learner.History.Count); // no epoch can improve by 10: stop after the second
+        Assert.Contains("early stopping", learner.StopReason);
+        Assert.Equal(0, best.BestEpoch);
+        Assert.True(File.Exists(dir.File("out", "history.csv")));
+        Assert.StartsWith("epoch,phase,train_loss,valid_loss,error_rate", File.ReadAllLines(dir.File("out", "history.csv"))[0]);
+        var (loss, _) = learner.Validate();
+        Assert.Equal(learner.History[0].ValidLoss, loss, 4); // the best (first) epoch's weights were restored
+    }
+
+    [Fact]
+    public void MemoryStaysFlatAcrossEpochs()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir, perClass: 16, aug: AugmentOptions.Default));
+        learner.Unfreeze();
+        var rss = new List<long>();
+        learner.Callbacks.Add(new EpochProbe(() => { GC.Collect(); GC.WaitForPendingFinalizers(); rss.Add(Process.GetCurrentProcess().WorkingSet64); }));
+        learner.Fit(8, 1e-4);
+        double growthMb = (rss[^1] - rss[1]) / 1e6;
+        Assert.True(growthMb < 25, $"RSS grew {growthMb:F1} MB from epoch 2 to 8: {string.Join(", ", rss.Select(r => $"{r / 1e6:F0}"))} MB");
+    }
+
+    private sealed class EpochProbe(Action probe) : ICallback
+    {
+        public void AfterEpoch(Learner learner, EpochRecord record) => probe();
+    }
+}
