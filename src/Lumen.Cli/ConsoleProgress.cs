@@ -42,6 +42,8 @@ internal static class ConsoleProgress
     {
         public void Advance(long steps = 1) => task.Increment(steps);
 
+        public void Complete(string summary) => task.Description = Markup.Escape(summary);
+
         public void Dispose()
         {
             task.Value = task.MaxValue;
@@ -60,9 +62,12 @@ internal static class ConsoleProgress
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private long _done;
+        private string? _summary;
 
         public void Advance(long steps = 1) => Interlocked.Add(ref _done, steps);
 
-        public void Dispose() => Console.Error.WriteLine($"{description}: {Interlocked.Read(ref _done)}/{total} in {_clock.Elapsed.TotalSeconds:F1}s");
+        public void Complete(string summary) => _summary = summary;
+
+        public void Dispose() => Console.Error.WriteLine(_summary ?? $"{description}: {Interlocked.Read(ref _done)}/{total} in {_clock.Elapsed.TotalSeconds:F1}s");
     }
 }

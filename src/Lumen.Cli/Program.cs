@@ -10,6 +10,8 @@ public static class Program
     /// <summary>Runs the command line; returns the process exit code (0 ok, 1 user error, 2 bug).</summary>
     public static int Main(string[] args)
     {
+        // Logs and CI capture output: do not wrap tables at 80 columns there.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         var app = new CommandApp();
         app.Configure(config =>
         {
@@ -18,6 +20,16 @@ public static class Program
             config.AddCommand<DataCommand>("data")
                 .WithDescription("Show classes, counts per split and the data audit (unreadable files, duplicates, leakage, imbalance)")
                 .WithExample("data", "../shared/data/brain-mri-dev");
+            config.AddCommand<TrainCommand>("train")
+                .WithDescription("Fine-tune a pretrained model on a folder of images; writes model.lumen, history and plots into --out")
+                .WithExample("train", "../shared/data/brain-mri-dev", "--size", "128", "--epochs", "3");
+            config.AddCommand<LrFindCommand>("lr-find")
+                .WithDescription("Run the learning-rate finder and plot loss against learning rate");
+            config.AddCommand<PredictCommand>("predict")
+                .WithDescription("Classify an image or a folder of images with a .lumen model")
+                .WithExample("predict", "lumen-out/model.lumen", "photo.jpg");
+            config.AddCommand<EvaluateCommand>("evaluate")
+                .WithDescription("Metrics and confusion matrix of a .lumen model on a labelled folder");
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures with parameter counts and the pretrained weights available");
             config.AddCommand<ShowBatchCommand>("show-batch")

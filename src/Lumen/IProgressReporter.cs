@@ -18,6 +18,9 @@ public interface IProgressTask : IDisposable
 {
     /// <summary>Advances the task by <paramref name="steps"/> steps. Safe to call from several threads.</summary>
     void Advance(long steps = 1);
+
+    /// <summary>Ends the task with a one-line summary that replaces its description (e.g. an epoch's results).</summary>
+    void Complete(string summary) { }
 }
 
 /// <summary>A reporter that ignores everything; the default when the caller passes none.</summary>

@@ -191,7 +191,7 @@ public sealed class DataLoader
     private RgbImage LoadSource(string path)
     {
         if (_cache is not null && _cache.TryGetValue(path, out var cached)) return cached;
-        RgbImage image = _transform.Shrink(ImageDecoder.Decode(path, _transform.SourceShortSide));
+        RgbImage image = _transform.Load(path);
         _cache?.TryAdd(path, image);
         return image;
     }

@@ -65,6 +65,10 @@ public static class FolderSource
         return (items, ignored);
     }
 
+    /// <summary>Every image file below <paramref name="folder"/> (recursively, hidden ones skipped), sorted.</summary>
+    public static IReadOnlyList<string> ImageFiles(string folder) =>
+        EnumerateVisibleFiles(Path.GetFullPath(folder)).Where(ImageDecoder.IsImageFile).OrderBy(f => f, StringComparer.Ordinal).ToList();
+
     /// <summary>All files below <paramref name="top"/>, skipping hidden files and folders and macOS archive debris.</summary>
     internal static IEnumerable<string> EnumerateVisibleFiles(string top)
     {

@@ -77,6 +77,16 @@ public sealed class ItemTransform
         return Draw(image, source, Size, Method == ResizeMethod.Pad ? PadMode : PadMode.Border);
     }
 
+    /// <summary>
+    /// Decodes a file the way every Lumen path does (training, evaluation, serving): the one decoder,
+    /// allowed to shrink JPEGs to <see cref="SourceShortSide"/>, then <see cref="Shrink"/>.
+    /// </summary>
+    public RgbImage Load(string path) => Shrink(ImageDecoder.Decode(path, SourceShortSide));
+
+    /// <summary>As <see cref="Load(string)"/>, for bytes in memory (uploads); <paramref name="source"/> names them in errors.</summary>
+    public RgbImage Load(byte[] bytes, string source, long maxPixels = ImageDecoder.DefaultMaxPixels) =>
+        Shrink(ImageDecoder.Decode(bytes, source, SourceShortSide, maxPixels));
+
     /// <summary>Shrinks <paramref name="image"/> so its shorter side is <see cref="SourceShortSide"/> (never enlarges).</summary>
     public RgbImage Shrink(RgbImage image)
     {

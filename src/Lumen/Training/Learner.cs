@@ -192,19 +192,23 @@ public sealed class Learner
                     for (int g = 0; g < Groups.Count; g++)
                         (Optimizer.LearningRates[g], Optimizer.Momentums[g]) = hyper(pct, g);
                 }
-                bool finished = TrainEpoch(epoch, startBatch, Apply, ref smooth, ref smoothCount);
+                using var task = Progress.Start($"epoch {epoch + 1} ({phase} {e + 1}/{epochs})", batchesPerEpoch - startBatch + Data.Valid.BatchCount);
+                bool finished = TrainEpoch(epoch, startBatch, Apply, task, ref smooth, ref smoothCount);
                 startBatch = 0;
                 if (!finished)
                 {
                     Interrupted = true;
                     StopReason = "interrupted";
                     if (CheckpointPath is not null) SaveCheckpoint(CheckpointPath);
+                    task.Complete($"epoch {epoch + 1} ({phase}) interrupted" + (CheckpointPath is null ? "" : $"; checkpoint written to {CheckpointPath}"));
                     break;
                 }
-                var (validLoss, metrics) = Validate();
+                var (validLoss, metrics) = Validate(task);
                 _epochsDone++;
                 _position = new Position(phase, e + 1, 0, _epochsDone);
                 var record = new EpochRecord(epoch, phase, smoothCount == 0 ? double.NaN : smooth / (1 - Math.Pow(SmoothBeta, smoothCount)), validLoss, metrics, clock.Elapsed.TotalSeconds);
+                task.Complete($"epoch {epoch + 1} ({phase})  train_loss {record.TrainLoss:F4}  valid_loss {record.ValidLoss:F4}  "
+                    + string.Join("  ", metrics.Select(m => $"{m.Key} {m.Value:F4}")) + $"  {TimeSpan.FromSeconds(record.Seconds):mm\\:ss}");
                 History.Add(record);
                 foreach (var cb in Callbacks) cb.AfterEpoch(this, record);
             }
@@ -218,12 +222,11 @@ public sealed class Learner
     private int TrainingBatchCount => Data.Train.BatchCount;
 
     /// <summary>One training epoch; returns false when interrupted.</summary>
-    private bool TrainEpoch(int epoch, int startBatch, Action<int> applySchedule, ref double smooth, ref int smoothCount)
+    private bool TrainEpoch(int epoch, int startBatch, Action<int> applySchedule, IProgressTask task, ref double smooth, ref int smoothCount)
     {
         Model.train();
         if (BodyWithoutGrad) Model.Body.eval();
         int batches = TrainingBatchCount;
-        using var task = Progress.Start($"epoch {epoch + 1} {_position.Phase} · train", batches - startBatch);
         int b = startBatch;
         foreach (var (x, y) in TrainingBatches(epoch, startBatch))
         {
@@ -398,9 +401,11 @@ public sealed class Learner
     }
 
     /// <summary>Validation loss (mean over items) and metrics.</summary>
-    public (double Loss, Dictionary<string, double> Metrics) Validate()
+    public (double Loss, Dictionary<string, double> Metrics) Validate() => Validate(null);
+
+    private (double Loss, Dictionary<string, double> Metrics) Validate(IProgressTask? task)
     {
-        using var predictions = GetPredictions(Data.Valid, $"epoch {_epochsDone + 1} · valid");
+        using var predictions = GetPredictions(Data.Valid, task);
         using var scope = NewDisposeScope();
         double loss = predictions.Losses.mean().item<float>();
         var metrics = Metrics.ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));
@@ -408,7 +413,9 @@ public sealed class Learner
     }
 
     /// <summary>Predictions, targets and per-item losses on a loader (default: validation), in item order.</summary>
-    public Predictions GetPredictions(DataLoader? loader = null, string? description = null)
+    public Predictions GetPredictions(DataLoader? loader = null) => GetPredictions(loader, null);
+
+    private Predictions GetPredictions(DataLoader? loader, IProgressTask? outerTask)
     {
         loader ??= Data.Valid;
         if (loader.Training) loader = new DataLoader(loader.Items, loader.Vocab, loader.MultiLabel, loader.Options, training: false, loader.Device);
@@ -416,7 +423,7 @@ public sealed class Learner
         var logits = new List<Tensor>();
         var targets = new List<Tensor>();
         var items = new List<LabelledItem>();
-        using (var task = Progress.Start(description ?? "predicting", loader.BatchCount))
+        using (var ownTask = outerTask is null ? Progress.Start("predicting", loader.BatchCount) : null)
         using (no_grad())
         {
             foreach (var batch in loader.Batches())
@@ -427,7 +434,7 @@ public sealed class Learner
                     targets.Add(batch.Targets.cpu().DetachFromDisposeScope());
                     items.AddRange(batch.Items);
                 }
-                task.Advance();
+                (outerTask ?? ownTask)!.Advance();
             }
         }
         var allLogits = cat(logits, 0).DetachFromDisposeScope();

@@ -1,0 +1,61 @@
+using System.ComponentModel;
+using Lumen.Inference;
+using Lumen.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen evaluate</c>: metrics and confusion matrix of a model on a labelled folder.</summary>
+internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<model>")]
+        [Description("A .lumen model file")]
+        public string Model { get; init; } = "";
+
+        [CommandArgument(1, "<folder>")]
+        [Description("Labelled images: one sub-folder per class (every image is used)")]
+        public string Folder { get; init; } = "";
+
+        [CommandOption("--csv <FILE>")]
+        [Description("Labels from a CSV instead of folders")]
+        public string? Csv { get; init; }
+
+        [CommandOption("--tta <N>")]
+        [DefaultValue(0)]
+        public int Tta { get; init; }
+
+        [CommandOption("--device <DEVICE>")]
+        [DefaultValue("auto")]
+        public string Device { get; init; } = "auto";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
+        var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
+        var (predictions, skipped) = ConsoleProgress.Run(progress => Evaluation.Predict(predictor, items, settings.Tta, progress: progress));
+        using (predictions)
+        {
+            foreach (var s in skipped) Console.Error.WriteLine($"lumen: skipped '{s.Path}': {s.Reason}");
+            var metrics = Evaluation.Metrics(predictions, predictor.Classes.Count);
+            var table = new Table().AddColumns("metric", "value");
+            foreach (var (name, value) in metrics) table.AddRow(name, $"{value:F4}");
+            AnsiConsole.Write(table);
+            if (!predictions.MultiLabel)
+            {
+                var confusion = Metrics.Confusion(predictions.Logits.argmax(1), predictions.Targets, predictor.Classes.Count);
+                var matrix = new Table().Title("confusion matrix (rows: actual, columns: predicted)").AddColumn("actual \\ predicted");
+                foreach (var c in predictor.Classes) matrix.AddColumn(Markup.Escape(c));
+                for (int a = 0; a < predictor.Classes.Count; a++)
+                    matrix.AddRow(new[] { Markup.Escape(predictor.Classes[a]) }.Concat(Enumerable.Range(0, predictor.Classes.Count)
+                        .Select(p => a == p ? $"[green]{confusion[a, p]}[/]" : confusion[a, p] == 0 ? "[grey]0[/]" : $"[red]{confusion[a, p]}[/]")).ToArray());
+                AnsiConsole.Write(matrix);
+            }
+            AnsiConsole.MarkupLineInterpolated($"{predictions.Count} image(s) evaluated, {skipped.Count} skipped");
+        }
+        return 0;
+    }
+}

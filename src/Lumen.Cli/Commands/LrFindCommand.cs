@@ -1,0 +1,40 @@
+using System.ComponentModel;
+using Lumen.Data;
+using Lumen.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen lr-find</c>: the learning-rate finder on the frozen pretrained model.</summary>
+internal sealed class LrFindCommand : Command<LrFindCommand.Settings>
+{
+    internal sealed class Settings : TrainSettings
+    {
+        [CommandOption("-o|--out <FILE>")]
+        [Description("PNG plot to write (default lr_find.png)")]
+        [DefaultValue("lr_find.png")]
+        public string Out { get; init; } = "lr_find.png";
+
+        [CommandOption("--iterations <N>")]
+        [Description("Batches in the sweep (default 100)")]
+        [DefaultValue(100)]
+        public int Iterations { get; init; } = 100;
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        DataOptions options = settings.ToDataOptions();
+        var device = settings.ResolveDevice();
+        var result = ConsoleProgress.Run(progress =>
+        {
+            var dls = ImageDataLoaders.FromFolder(settings.Folder, options, device, progress);
+            var learner = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), progress: progress);
+            return learner.LrFind(iterations: settings.Iterations);
+        });
+        TrainingPlots.LrFind(result, settings.Out);
+        AnsiConsole.MarkupLineInterpolated($"suggested learning rates: valley {result.Valley:0.##e0} (use this), minimum/10 {result.Minimum:0.##e0}, steep {result.Steep:0.##e0}");
+        AnsiConsole.MarkupLineInterpolated($"plot written to {Path.GetFullPath(settings.Out)}");
+        return 0;
+    }
+}

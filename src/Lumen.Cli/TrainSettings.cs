@@ -1,0 +1,66 @@
+using System.ComponentModel;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli;
+
+/// <summary>Options shared by commands that build a model to train (train, lr-find).</summary>
+internal class TrainSettings : DataSettings
+{
+    [CommandOption("--arch <NAME>")]
+    [Description("Architecture (see 'lumen models'); default resnet18, whose ImageNet weights ship offline")]
+    [DefaultValue("resnet18")]
+    public string Arch { get; init; } = "resnet18";
+
+    [CommandOption("--weights <WEIGHTS>")]
+    [Description("default (pretrained), none (random init), imagenet (torchvision), imagenet-mlnet (resnet18), or a torchvision .pth file")]
+    [DefaultValue("default")]
+    public string Weights { get; init; } = "default";
+
+    [CommandOption("--device <DEVICE>")]
+    [Description("auto, cpu, cuda or cuda:N")]
+    [DefaultValue("auto")]
+    public string Device { get; init; } = "auto";
+
+    [CommandOption("--threads <N>")]
+    [Description("CPU threads for tensor work (default: all cores)")]
+    public int? Threads { get; init; }
+
+    [CommandOption("--label-smoothing")]
+    [Description("Cross-entropy with label smoothing 0.1")]
+    public bool LabelSmoothing { get; init; }
+
+    [CommandOption("--mixup")]
+    [Description("MixUp with alpha 0.4")]
+    public bool MixUp { get; init; }
+
+    [CommandOption("--oversample")]
+    [Description("Draw training images with probability inverse to their class size")]
+    public bool Oversample { get; init; }
+
+    [CommandOption("--class-weights")]
+    [Description("Weight the loss by inverse class frequency")]
+    public bool ClassWeights { get; init; }
+
+    [CommandOption("--freeze-bn")]
+    [Description("Freeze BatchNorm too while the body is frozen: the frozen phase runs without autograd (faster; with --aug none the features are cached)")]
+    public bool FreezeBn { get; init; }
+
+    public Lumen.Training.TrainingOptions ToTrainingOptions() => new()
+    {
+        LabelSmoothing = LabelSmoothing ? 0.1 : 0,
+        MixUpAlpha = MixUp ? 0.4 : 0,
+        Oversample = Oversample,
+        ClassWeights = ClassWeights,
+        TrainBn = !FreezeBn,
+    };
+
+    public TorchSharp.torch.Device ResolveDevice()
+    {
+        if (Threads is { } n)
+        {
+            if (n < 1) throw new LumenException($"--threads must be at least 1, got {n}");
+            TorchSharp.torch.set_num_threads(n);
+        }
+        return Lumen.Models.Devices.Parse(Device);
+    }
+}

@@ -1,0 +1,85 @@
+using Lumen.Data;
+using Lumen.Imaging;
+using Lumen.Training;
+using static TorchSharp.torch;
+
+namespace Lumen.Inference;
+
+/// <summary>
+/// Runs an exported model over labelled images (a held-out folder): predictions, per-item losses and
+/// metrics, computed with the model's own preprocessing. Unreadable files are reported and skipped.
+/// </summary>
+public static class Evaluation
+{
+    /// <summary>Labelled items of a folder (class sub-folders, or a CSV) whose labels the model knows.</summary>
+    /// <exception cref="DataException">The folder holds classes the model was not trained on, or no images.</exception>
+    public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null)
+    {
+        var listing = csv is null ? FolderSource.Scan(folder) : CsvSource.Read(csv, folder, predictor.Info.MultiLabel);
+        if (listing.Items.Count == 0) throw new DataException($"no labelled images found in '{Path.GetFullPath(folder)}'");
+        var known = predictor.Classes.ToHashSet(StringComparer.Ordinal);
+        var unknown = listing.Items.SelectMany(i => i.Labels).Where(l => !known.Contains(l)).Distinct().OrderBy(l => l, StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+            throw new DataException($"'{folder}' has classes the model does not know: {string.Join(", ", unknown)}; the model's classes are {string.Join(", ", predictor.Classes)}");
+        return listing.Items;
+    }
+
+    /// <summary>Predicts every item in batches; returns predictions (with losses) and the files that could not be read.</summary>
+    public static (Predictions Predictions, IReadOnlyList<UnreadableFile> Skipped) Predict(Predictor predictor, IReadOnlyList<LabelledItem> items,
+        int tta = 0, int batchSize = 32, IProgressReporter? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        var vocab = new Vocabulary(predictor.Classes);
+        var probabilities = new List<Tensor>();
+        var kept = new List<LabelledItem>();
+        var skipped = new List<UnreadableFile>();
+        using (var task = progress.Start("Predicting", items.Count))
+        {
+            foreach (var chunk in items.Chunk(batchSize))
+            {
+                var prepared = new RgbImage?[chunk.Length];
+                Parallel.For(0, chunk.Length, i =>
+                {
+                    try { prepared[i] = predictor.Prepare(chunk[i].Path); }
+                    catch (ImageDecodeException e) { lock (skipped) skipped.Add(new UnreadableFile(chunk[i].Path, e.Reason)); }
+                });
+                var ok = Enumerable.Range(0, chunk.Length).Where(i => prepared[i] is not null).ToList();
+                if (ok.Count > 0)
+                {
+                    probabilities.Add(predictor.Probabilities(ok.Select(i => prepared[i]!).ToList(), tta).DetachFromDisposeScope());
+                    kept.AddRange(ok.Select(i => chunk[i]));
+                }
+                task.Advance(chunk.Length);
+            }
+        }
+        if (kept.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
+        var probs = cat(probabilities, 0);
+        foreach (var p in probabilities) p.Dispose();
+        bool multi = predictor.Info.MultiLabel;
+        Tensor targets;
+        if (multi)
+        {
+            var hot = new float[kept.Count * vocab.Count];
+            for (int i = 0; i < kept.Count; i++) foreach (var l in kept[i].Labels) hot[i * vocab.Count + vocab.IndexOf(l)] = 1;
+            targets = tensor(hot, new long[] { kept.Count, vocab.Count });
+        }
+        else targets = tensor(kept.Select(i => (long)vocab.IndexOf(i.Labels[0])).ToArray());
+        // Logits are recovered from probabilities so metrics and losses share one code path with training:
+        // log-probabilities for softmax outputs, logit(p) for sigmoid outputs.
+        var logits = multi ? probs.clamp(1e-7, 1 - 1e-7).logit() : probs.clamp_min(1e-12).log();
+        probs.Dispose();
+        var loss = multi ? Loss.BinaryCrossEntropy() : Loss.CrossEntropy();
+        Tensor losses;
+        using (no_grad()) losses = loss.PerItem(logits, targets);
+        return (new Predictions(logits, targets, losses, kept, multi), skipped);
+    }
+
+    /// <summary>Metric values by name for predictions (the defaults for the task, plus valid_loss).</summary>
+    public static Dictionary<string, double> Metrics(Predictions predictions, int classes)
+    {
+        var metrics = Training.Metrics.DefaultFor(predictions.MultiLabel, classes)
+            .ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));
+        metrics["loss"] = predictions.Losses.mean().item<float>();
+        return metrics;
+    }
+}

@@ -1,0 +1,195 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Lumen.Data;
+using Lumen.Models;
+using Lumen.Training;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Lumen.Inference;
+
+/// <summary>How images must be prepared for the model (exactly what validation used).</summary>
+/// <param name="Size">Square side in pixels.</param>
+/// <param name="ResizeMethod">crop, squish or pad.</param>
+/// <param name="PadMode">Fill for pad.</param>
+/// <param name="Normalization">The weights' normalisation.</param>
+public sealed record Preprocessing(int Size, ResizeMethod ResizeMethod, PadMode PadMode, Normalization Normalization)
+{
+    /// <summary>The deterministic (validation) item transform.</summary>
+    [JsonIgnore]
+    public ItemTransform ItemTransform => new(Size, ResizeMethod, PadMode);
+}
+
+/// <summary>What a model file records besides the weights.</summary>
+/// <param name="Format">Always "lumen-model".</param>
+/// <param name="Version">File format version.</param>
+/// <param name="Spec">Architecture, head, classes, weights origin.</param>
+/// <param name="Classes">Class names in output order.</param>
+/// <param name="MultiLabel">True when outputs are independent (sigmoid) labels.</param>
+/// <param name="Threshold">Multi-label decision threshold.</param>
+/// <param name="Preprocessing">Image preparation.</param>
+/// <param name="Training">How the model was trained.</param>
+/// <param name="WeightsSha256">SHA-256 of weights.safetensors (integrity check).</param>
+public sealed record ModelInfo(string Format, int Version, ModelSpec Spec, IReadOnlyList<string> Classes, bool MultiLabel, double Threshold,
+    Preprocessing Preprocessing, TrainingInfo Training, string WeightsSha256);
+
+/// <summary>Training metadata kept in the model file.</summary>
+/// <param name="Metrics">Final validation metrics (and valid_loss).</param>
+/// <param name="Epochs">Epochs trained.</param>
+/// <param name="Seed">Run seed.</param>
+/// <param name="CreatedUtc">When the file was written.</param>
+/// <param name="LumenVersion">Lumen version that wrote it.</param>
+/// <param name="DataFingerprint">SHA-256 over the sorted training/validation file names and labels.</param>
+/// <param name="TrainItems">Training images.</param>
+/// <param name="ValidItems">Validation images.</param>
+/// <param name="Loss">Loss function.</param>
+/// <param name="Augment">The training augmentation (test-time augmentation reuses it).</param>
+public sealed record TrainingInfo(IReadOnlyDictionary<string, double> Metrics, int Epochs, int Seed, DateTime CreatedUtc, string LumenVersion,
+    string DataFingerprint, int TrainItems, int ValidItems, string Loss, Lumen.Augment.AugmentOptions Augment);
+
+/// <summary>A model loaded from a file: the network and everything needed to use it.</summary>
+public sealed class LoadedModel(VisionModel model, ModelInfo info) : IDisposable
+{
+    /// <summary>The network (eval mode).</summary>
+    public VisionModel Model { get; } = model;
+
+    /// <summary>The file's metadata.</summary>
+    public ModelInfo Info { get; } = info;
+
+    /// <inheritdoc />
+    public void Dispose() => Model.Dispose();
+}
+
+/// <summary>
+/// Lumen's model file (<c>.lumen</c>): one zip with <c>lumen.json</c> (format, architecture, head,
+/// classes, task, preprocessing, training metadata, weights checksum) and <c>weights.safetensors</c>.
+/// Written atomically; loading checks the format, version and checksum and fails with a clear message.
+/// </summary>
+public static class ModelFile
+{
+    /// <summary>The format name in lumen.json.</summary>
+    public const string FormatName = "lumen-model";
+
+    /// <summary>The version this Lumen writes and the newest it reads.</summary>
+    public const int CurrentVersion = 1;
+
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+
+    /// <summary>Exports a trained learner (fastai's <c>learn.export</c>).</summary>
+    public static ModelInfo Export(Learner learner, string path)
+    {
+        var data = learner.Data;
+        var last = learner.History.LastOrDefault();
+        var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics) { ["valid_loss"] = last.ValidLoss };
+        var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
+            typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
+        var preprocessing = new Preprocessing(data.Options.Size, data.Options.ResizeMethod, data.Options.PadMode, learner.Model.Normalization);
+        return Save(learner.Model, data.Vocab.Classes, data.MultiLabel, 0.5, preprocessing, training, path);
+    }
+
+    /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>
+    public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, bool multiLabel, double threshold, Preprocessing preprocessing, TrainingInfo training, string path)
+    {
+        byte[] weights;
+        using (var memory = new MemoryStream())
+        {
+            Safetensors.SaveStateDict(memory, model.state_dict(), leaveOpen: true);
+            weights = memory.ToArray();
+        }
+        var info = new ModelInfo(FormatName, CurrentVersion, model.Spec, classes.ToArray(), multiLabel, threshold, preprocessing, training,
+            Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant());
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            using (var writer = new StreamWriter(zip.CreateEntry("lumen.json").Open()))
+                writer.Write(JsonSerializer.Serialize(info, Json));
+            using (var entry = zip.CreateEntry("weights.safetensors", CompressionLevel.NoCompression).Open())
+                entry.Write(weights);
+        });
+        return info;
+    }
+
+    /// <summary>Reads only the metadata.</summary>
+    /// <exception cref="LumenException">The file is missing, not a Lumen model, or from a newer Lumen.</exception>
+    public static ModelInfo ReadInfo(string path)
+    {
+        using var zip = Open(path);
+        return ReadInfo(zip, path);
+    }
+
+    /// <summary>Loads a model file (fastai's <c>load_learner</c>), checking format, version and checksum.</summary>
+    /// <exception cref="LumenException">The file is missing, truncated, corrupt, not a Lumen model, or from a newer Lumen.</exception>
+    public static LoadedModel Load(string path, Device? device = null)
+    {
+        using var zip = Open(path);
+        var info = ReadInfo(zip, path);
+        byte[] weights;
+        try
+        {
+            using var memory = new MemoryStream();
+            using (var s = (zip.GetEntry("weights.safetensors") ?? throw new LumenException($"'{path}' is not a complete Lumen model: it has no weights.safetensors")).Open())
+                s.CopyTo(memory);
+            weights = memory.ToArray();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new LumenException($"'{path}' is corrupt: its weights cannot be read ({e.Message})", e);
+        }
+        string sha = Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant();
+        if (sha != info.WeightsSha256)
+            throw new LumenException($"'{path}' is corrupt: the weights' checksum does not match (expected {info.WeightsSha256[..12]}…, got {sha[..12]}…)");
+        var model = VisionModel.Rebuild(info.Spec);
+        using (var memory = new MemoryStream(weights))
+        {
+            var state = Safetensors.LoadStateDict(memory);
+            StateDicts.CopyInto(model, state, $"model file '{path}'");
+            foreach (var t in state.Values) t.Dispose();
+        }
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
+        model.eval();
+        return new LoadedModel(model, info);
+    }
+
+    private static ZipArchive Open(string path)
+    {
+        if (!File.Exists(path)) throw new LumenException($"model file '{path}' does not exist");
+        try
+        {
+            return ZipFile.OpenRead(path);
+        }
+        catch (InvalidDataException)
+        {
+            throw new LumenException($"'{path}' is not a Lumen model file (not a zip archive, or truncated); export one with 'lumen train' or learner.Export");
+        }
+    }
+
+    private static ModelInfo ReadInfo(ZipArchive zip, string path)
+    {
+        var entry = zip.GetEntry("lumen.json") ?? throw new LumenException($"'{path}' is not a Lumen model file (it has no lumen.json)");
+        ModelInfo? info;
+        try
+        {
+            using var reader = new StreamReader(entry.Open());
+            info = JsonSerializer.Deserialize<ModelInfo>(reader.ReadToEnd(), Json);
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException)
+        {
+            throw new LumenException($"'{path}' is not a valid Lumen model file: lumen.json cannot be read ({e.Message})", e);
+        }
+        if (info is null || info.Format != FormatName) throw new LumenException($"'{path}' is not a Lumen model file (format '{info?.Format}')");
+        if (info.Version > CurrentVersion) throw new LumenException($"'{path}' was written by a newer Lumen (format version {info.Version}; this Lumen reads up to {CurrentVersion}); upgrade Lumen");
+        return info;
+    }
+
+    /// <summary>SHA-256 over the sorted "split|relative path|labels" lines: identifies the data a model was trained on.</summary>
+    private static string Fingerprint(ImageDataLoaders data)
+    {
+        var lines = data.Train.Items.Select(i => $"train|{Path.GetRelativePath(data.Folder, i.Path)}|{i.LabelText}")
+            .Concat(data.Valid.Items.Select(i => $"valid|{Path.GetRelativePath(data.Folder, i.Path)}|{i.LabelText}"))
+            .OrderBy(l => l, StringComparer.Ordinal);
+        return Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines)))).ToLowerInvariant();
+    }
+}

@@ -1,0 +1,146 @@
+using Lumen.Augment;
+using Lumen.Data;
+using Lumen.Imaging;
+using Lumen.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lumen.Inference;
+
+/// <summary>One class and its probability.</summary>
+public sealed record ClassProbability(string Label, float Probability);
+
+/// <summary>A prediction for one image.</summary>
+/// <param name="Label">The most probable class (single-label) or the most probable label (multi-label).</param>
+/// <param name="Index">Index of <paramref name="Label"/> in the class list.</param>
+/// <param name="Probability">Its probability.</param>
+/// <param name="Probabilities">Every class, in class order.</param>
+/// <param name="Labels">Multi-label: every label above the threshold; single-label: just <paramref name="Label"/>.</param>
+public sealed record Prediction(string Label, int Index, float Probability, IReadOnlyList<ClassProbability> Probabilities, IReadOnlyList<string> Labels)
+{
+    /// <summary>The <paramref name="k"/> most probable classes, best first.</summary>
+    public IReadOnlyList<ClassProbability> Top(int k) => Probabilities.OrderByDescending(p => p.Probability).Take(k).ToList();
+}
+
+/// <summary>
+/// Predicts with an exported model (fastai's <c>load_learner(...).predict</c>). Images go through the
+/// same decoder, item transform and normalisation objects as validation did, so a validation image
+/// gets the same probabilities here as in the Learner. Safe for concurrent callers: forward passes
+/// are serialised, and <see cref="PredictBatch"/> lets a server batch requests.
+/// </summary>
+public sealed class Predictor : IDisposable
+{
+    private readonly LoadedModel _loaded;
+    private readonly ItemTransform _transform;
+    private readonly Device _device;
+    private readonly object _gate = new();
+
+    private Predictor(LoadedModel loaded, Device device)
+    {
+        _loaded = loaded;
+        _device = device;
+        _transform = loaded.Info.Preprocessing.ItemTransform;
+    }
+
+    /// <summary>Loads a <c>.lumen</c> file.</summary>
+    /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
+    public static Predictor Load(string path, Device? device = null)
+    {
+        device ??= CPU;
+        return new Predictor(ModelFile.Load(path, device), device);
+    }
+
+    /// <summary>The model's metadata.</summary>
+    public ModelInfo Info => _loaded.Info;
+
+    /// <summary>Class names in output order.</summary>
+    public IReadOnlyList<string> Classes => _loaded.Info.Classes;
+
+    /// <summary>The network (for Grad-CAM and export).</summary>
+    public VisionModel Model => _loaded.Model;
+
+    /// <summary>The item transform used for every image.</summary>
+    public ItemTransform Transform => _transform;
+
+    /// <summary>Decodes and prepares an image file as the model expects (before normalisation).</summary>
+    public RgbImage Prepare(string path) => _transform.Apply(_transform.Load(path), null);
+
+    /// <summary>Decodes and prepares image bytes (an upload); <paramref name="source"/> names them in errors.</summary>
+    public RgbImage Prepare(byte[] bytes, string source, long maxPixels = ImageDecoder.DefaultMaxPixels) =>
+        _transform.Apply(_transform.Load(bytes, source, maxPixels), null);
+
+    /// <summary>Predicts one image file.</summary>
+    public Prediction Predict(string path, int tta = 0) => PredictPrepared(new[] { Prepare(path) }, tta)[0];
+
+    /// <summary>Predicts prepared images (from <see cref="Prepare(string)"/>) in one forward pass.</summary>
+    public IReadOnlyList<Prediction> PredictBatch(IReadOnlyList<RgbImage> prepared, int tta = 0) => PredictPrepared(prepared, tta);
+
+    /// <summary>Class probabilities (N×C, CPU) of prepared images, with optional test-time augmentation.</summary>
+    public Tensor Probabilities(IReadOnlyList<RgbImage> prepared, int tta = 0)
+    {
+        using var scope = NewDisposeScope();
+        Tensor raw = ImageTensor.Stack(prepared, _device);
+        Tensor result = Tta.Predict(raw, x => Forward(x), _loaded.Info.Training.Augment, tta, Info.MultiLabel, Info.Training.Seed);
+        return result.cpu().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Probabilities of RGB batches in [0, 1] (normalised here).</summary>
+    private Tensor Forward(Tensor rgb01)
+    {
+        lock (_gate)
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var logits = _loaded.Model.forward(Info.Preprocessing.Normalization.Normalize(rgb01));
+            return (Info.MultiLabel ? logits.sigmoid() : logits.softmax(1)).MoveToOuterDisposeScope();
+        }
+    }
+
+    private IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<RgbImage> prepared, int tta)
+    {
+        using var probabilities = Probabilities(prepared, tta);
+        float[] values = probabilities.data<float>().ToArray();
+        int classes = Classes.Count;
+        var result = new List<Prediction>(prepared.Count);
+        for (int i = 0; i < prepared.Count; i++)
+        {
+            var probs = Enumerable.Range(0, classes).Select(c => new ClassProbability(Classes[c], values[i * classes + c])).ToList();
+            int best = Enumerable.Range(0, classes).MaxBy(c => probs[c].Probability);
+            var labels = Info.MultiLabel
+                ? probs.Where(p => p.Probability > Info.Threshold).Select(p => p.Label).ToList()
+                : new List<string> { Classes[best] };
+            result.Add(new Prediction(Classes[best], best, probs[best].Probability, probs, labels));
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _loaded.Dispose();
+}
+
+/// <summary>
+/// Test-time augmentation as fastai v2's <c>tta(n=4, beta=0.25)</c>: the mean of n augmented
+/// predictions blended with the plain prediction: (1 − β)·mean(augmented) + β·plain. n = 0 is the
+/// plain prediction.
+/// </summary>
+public static class Tta
+{
+    /// <summary>fastai's blend weight of the plain prediction.</summary>
+    public const double Beta = 0.25;
+
+    /// <summary>Probabilities of an RGB [0, 1] batch under <paramref name="n"/> augmented passes (seeded).</summary>
+    public static Tensor Predict(Tensor rgb01, Func<Tensor, Tensor> probabilities, AugmentOptions augment, int n, bool multiLabel, int seed, double beta = Beta)
+    {
+        if (n < 0) throw new LumenException($"--tta must be 0 or more passes, got {n}");
+        using var scope = NewDisposeScope();
+        Tensor plain = probabilities(rgb01);
+        if (n == 0) return plain.MoveToOuterDisposeScope();
+        // Use the training augmentation, or fastai's defaults when training had none.
+        var augmenter = new BatchAugmenter(augment.IsIdentity ? AugmentOptions.Default : augment);
+        Tensor sum = zeros_like(plain);
+        for (int i = 0; i < n; i++)
+            sum.add_(probabilities(augmenter.Apply(rgb01, new Random(Seeds.Derive(seed, 7, i)))));
+        Tensor mean = sum.div_(n);
+        return (mean * (1 - beta) + plain * beta).MoveToOuterDisposeScope();
+    }
+}
