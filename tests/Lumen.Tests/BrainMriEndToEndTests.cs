@@ -34,3 +34,25 @@ public class BrainMriEndToEndTests
         Assert.True(new FileInfo(png).Length > 10_000);
     }
 }
+
+/// <summary>The main job on the real set: train with the CLI, then predict and evaluate with its model file.</summary>
+[Collection(nameof(ConsoleCollection))]
+public class BrainMriTrainingTests
+{
+    [BrainMriFact]
+    public void TrainPredictEvaluateOnTheRealSet()
+    {
+        using var dir = new TempFolder();
+        string outDir = dir.File("run");
+        int code = Lumen.Cli.Program.Main(new[] { "train", BrainMri.Folder!, "--size", "96", "--epochs", "2", "--out", outDir });
+        Assert.Equal(0, code);
+        foreach (string file in new[] { "model.lumen", "history.csv", "history.json", "losses.png", "metrics.png", "checkpoint.lumenckpt" })
+            Assert.True(File.Exists(Path.Combine(outDir, file)), file);
+        var info = Lumen.Inference.ModelFile.ReadInfo(Path.Combine(outDir, "model.lumen"));
+        // Four balanced classes: chance is 25%.
+        Assert.True(info.Training.Metrics["accuracy"] > 0.5, $"validation accuracy {info.Training.Metrics["accuracy"]:P1}");
+        Assert.Equal(0, Lumen.Cli.Program.Main(new[] { "predict", Path.Combine(outDir, "model.lumen"), Path.Combine(BrainMri.Folder!, "glioma"), "--csv", dir.File("p.csv") }));
+        Assert.Equal(121, File.ReadAllLines(dir.File("p.csv")).Length);
+        Assert.Equal(0, Lumen.Cli.Program.Main(new[] { "evaluate", Path.Combine(outDir, "model.lumen"), BrainMri.Folder! }));
+    }
+}

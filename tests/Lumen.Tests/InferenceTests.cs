@@ -1,0 +1,171 @@
+using System.IO.Compression;
+using Lumen.Augment;
+using Lumen.Data;
+using Lumen.Inference;
+using Lumen.Tests.Support;
+using Lumen.Training;
+using static TorchSharp.torch;
+
+namespace Lumen.Tests;
+
+public class InferenceTests
+{
+    /// <summary>A tiny trained model (random-init ResNet-18, 2 colour classes, 32 px) exported to a file.</summary>
+    private static (Learner Learner, string ModelPath) TrainedTiny(TempFolder dir, bool multiLabel = false)
+    {
+        dir.AddClasses(new[] { "red", "green" }, 8, size: 40);
+        var options = new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None };
+        if (multiLabel)
+        {
+            var rows = Directory.GetFiles(dir.Path, "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
+                .Select((f, i) => $"{Path.GetRelativePath(dir.Path, f)},{Path.GetFileName(Path.GetDirectoryName(f))}{(i % 3 == 0 ? " shiny" : "")}");
+            File.WriteAllText(dir.File("labels.csv"), "file,labels\n" + string.Join("\n", rows));
+            options = options with { CsvPath = "labels.csv" };
+        }
+        var data = ImageDataLoaders.FromFolder(dir.Path, options);
+        var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
+        learner.FitOneCycle(1, 1e-3);
+        string path = dir.File("model.lumen");
+        ModelFile.Export(learner, path);
+        return (learner, path);
+    }
+
+    [Fact]
+    public void ExportedModelRoundTripsWithItsMetadata()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        using var loaded = ModelFile.Load(path);
+        Assert.Equal(new[] { "green", "red" }, loaded.Info.Classes);
+        Assert.Equal("resnet18", loaded.Info.Spec.Architecture);
+        Assert.Equal(32, loaded.Info.Preprocessing.Size);
+        Assert.Equal(1, loaded.Info.Training.Epochs);
+        Assert.Equal(42, loaded.Info.Training.Seed);
+        Assert.Equal(64, loaded.Info.Training.DataFingerprint.Length);
+        Assert.Contains("accuracy", loaded.Info.Training.Metrics.Keys);
+        foreach (var (key, value) in learner.Model.state_dict())
+            Assert.True(value.equal(loaded.Model.state_dict()[key]).all().item<bool>(), key);
+    }
+
+    [Fact]
+    public void PredictorGivesTheLearnersValidationProbabilities()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        using var fromLearner = learner.GetPredictions();
+        using var predictor = Predictor.Load(path);
+        var prepared = fromLearner.Items.Select(i => predictor.Prepare(i.Path)).ToList();
+        using var probabilities = predictor.Probabilities(prepared);
+        Assert.True(probabilities.allclose(fromLearner.Probabilities, rtol: 1e-5, atol: 1e-6),
+            $"max difference {(probabilities - fromLearner.Probabilities).abs().max().item<float>()}");
+        var one = predictor.Predict(fromLearner.Items[0].Path);
+        Assert.Equal(fromLearner.Probabilities[0].argmax().item<long>(), one.Index);
+        Assert.Equal(1f, one.Probabilities.Sum(p => p.Probability), 4);
+        Assert.Equal(one.Label, one.Top(1)[0].Label);
+    }
+
+    [Fact]
+    public void TtaWithZeroPassesIsThePlainPredictionAndBlendsOtherwise()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        using var predictor = Predictor.Load(path);
+        var prepared = learner.Data.Valid.Items.Take(3).Select(i => predictor.Prepare(i.Path)).ToList();
+        using var plain = predictor.Probabilities(prepared);
+        using var zero = predictor.Probabilities(prepared, tta: 0);
+        Assert.True(plain.equal(zero).all().item<bool>());
+        using var tta = predictor.Probabilities(prepared, tta: 4);
+        Assert.True(tta.sum(1).allclose(ones(3), atol: 1e-4));
+        // The blend: (1 − 0.25)·mean(augmented) + 0.25·plain, recomputed by hand.
+        var augmenter = new Lumen.Augment.BatchAugmenter(AugmentOptions.Default);
+        var raw = Lumen.Imaging.ImageTensor.Stack(prepared, CPU);
+        var sum = zeros_like(plain);
+        for (int i = 0; i < 4; i++)
+        {
+            var x = augmenter.Apply(raw, new Random(Lumen.Seeds.Derive(predictor.Info.Training.Seed, 7, i)));
+            using var noGrad = no_grad();
+            sum += predictor.Model.forward(predictor.Info.Preprocessing.Normalization.Normalize(x)).softmax(1);
+        }
+        var expected = sum / 4 * 0.75 + plain * 0.25;
+        Assert.True(tta.allclose(expected, atol: 1e-5));
+    }
+
+    [Fact]
+    public void MultiLabelModelsPredictLabelSets()
+    {
+        using var dir = new TempFolder();
+        var (_, path) = TrainedTiny(dir, multiLabel: true);
+        using var predictor = Predictor.Load(path);
+        Assert.True(predictor.Info.MultiLabel);
+        Assert.Equal(new[] { "green", "red", "shiny" }, predictor.Classes);
+        var p = predictor.Predict(dir.File("red", "img000.png"));
+        Assert.All(p.Labels, l => Assert.True(p.Probabilities.Single(c => c.Label == l).Probability > 0.5));
+    }
+
+    [Fact]
+    public void CorruptTruncatedAndForeignFilesAreRejectedClearly()
+    {
+        using var dir = new TempFolder();
+        var (_, path) = TrainedTiny(dir);
+        byte[] good = File.ReadAllBytes(path);
+
+        string truncated = dir.Write("truncated.lumen", good[..(good.Length / 2)]);
+        Assert.Contains("not a Lumen model file", Assert.Throws<LumenException>(() => ModelFile.Load(truncated)).Message);
+
+        string foreign = dir.Write("photo.lumen", File.ReadAllBytes(dir.File("red", "img000.png")));
+        Assert.Contains("not a Lumen model file", Assert.Throws<LumenException>(() => ModelFile.Load(foreign)).Message);
+
+        string otherZip = dir.File("other.lumen");
+        using (var zip = ZipFile.Open(otherZip, ZipArchiveMode.Create)) zip.CreateEntry("readme.txt");
+        Assert.Contains("no lumen.json", Assert.Throws<LumenException>(() => ModelFile.Load(otherZip)).Message);
+
+        // Flip bytes inside the stored weights: the checksum catches it.
+        string corrupt = dir.File("corrupt.lumen");
+        File.Copy(path, corrupt);
+        using (var zip = ZipFile.Open(corrupt, ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("weights.safetensors")!;
+            byte[] weights;
+            using (var s = entry.Open()) { var m = new MemoryStream(); s.CopyTo(m); weights = m.ToArray(); }
+            weights[^100] ^= 0xFF;
+            entry.Delete();
+            using var w = zip.CreateEntry("weights.safetensors").Open();
+            w.Write(weights);
+        }
+        Assert.Contains("corrupt", Assert.Throws<LumenException>(() => ModelFile.Load(corrupt)).Message);
+
+        Assert.Contains("does not exist", Assert.Throws<LumenException>(() => ModelFile.Load(dir.File("missing.lumen"))).Message);
+    }
+
+    [Fact]
+    public void ExportIsAtomicAndNeverLeavesTemporaryFiles()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        long before = new FileInfo(path).Length;
+        ModelFile.Export(learner, path); // overwrite in place
+        Assert.InRange(new FileInfo(path).Length, before - 1000, before + 1000);
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void EvaluationMatchesTheConfusionOfItsPredictions()
+    {
+        using var dir = new TempFolder();
+        var (_, path) = TrainedTiny(dir);
+        dir.Write("red/broken.png", "nope"u8.ToArray());
+        using var predictor = Predictor.Load(path);
+        var items = Evaluation.LabelledItems(predictor, dir.Path);
+        var (predictions, skipped) = Evaluation.Predict(predictor, items);
+        using (predictions)
+        {
+            Assert.Single(skipped);
+            Assert.Equal(16, predictions.Count);
+            var metrics = Evaluation.Metrics(predictions, 2);
+            var confusion = Metrics.Confusion(predictions.Logits.argmax(1), predictions.Targets, 2);
+            Assert.Equal((confusion[0, 0] + confusion[1, 1]) / 16.0, metrics["accuracy"], 9);
+        }
+        dir.AddClasses(new[] { "blue" }, 1);
+        Assert.Contains("blue", Assert.Throws<DataException>(() => Evaluation.LabelledItems(predictor, dir.Path)).Message);
+    }
+}
