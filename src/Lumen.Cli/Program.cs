@@ -30,6 +30,10 @@ public static class Program
                 .WithExample("predict", "lumen-out/model.lumen", "photo.jpg");
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Metrics and confusion matrix of a .lumen model on a labelled folder");
+            config.AddCommand<InterpretCommand>("interpret")
+                .WithDescription("Confusion matrix, most confused, top losses (Grad-CAM), calibration, metrics.json and report.html for a model on a labelled folder");
+            config.AddCommand<InterpretCommand>("report")
+                .WithDescription("Same as interpret: writes report.html (and the figures) for a model on a labelled folder");
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures with parameter counts and the pretrained weights available");
             config.AddCommand<ShowBatchCommand>("show-batch")

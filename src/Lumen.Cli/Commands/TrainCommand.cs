@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Lumen.Data;
 using Lumen.Inference;
+using Lumen.Interpret;
 using Lumen.Models;
 using Lumen.Training;
 using Spectre.Console;
@@ -40,6 +41,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [CommandOption("--early-stopping <PATIENCE>")]
         [Description("Stop when valid_loss has not improved for this many epochs")]
         public int? EarlyStopping { get; init; }
+
+        [CommandOption("--report")]
+        [Description("After training, write report.html and the interpretation figures (validation set) into --out")]
+        public bool Report { get; init; }
 
         [CommandOption("--save-best")]
         [Description("Keep the weights of the epoch with the lowest valid_loss")]
@@ -107,6 +112,29 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             string modelPath = Path.Combine(outDir, "model.lumen");
             ModelFile.Export(learner, modelPath);
             if (learner.StopReason is { } reason) AnsiConsole.MarkupLineInterpolated($"stopped early: {reason}");
+            if (settings.Report)
+            {
+                ConsoleProgress.Run(progress =>
+                {
+                    learner.Progress = progress;
+                    using var interp = ClassificationInterpretation.FromLearner(learner);
+                    byte[]? Png(string name) => File.Exists(Path.Combine(outDir, name)) ? File.ReadAllBytes(Path.Combine(outDir, name)) : null;
+                    return InterpretationArtifacts.Write(outDir, new ReportContent
+                    {
+                        Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
+                        Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
+                        Interpretation = interp,
+                        Audit = learner.Data.Audit,
+                        AugmentationExamples = learner.Data.ShowBatch(12),
+                        History = learner.History,
+                        LossesPng = Png("losses.png"),
+                        MetricsPng = Png("metrics.png"),
+                        LrFindPng = Png("lr_find.png"),
+                        GradCam = true,
+                    });
+                });
+                AnsiConsole.MarkupLineInterpolated($"report written to {Path.Combine(outDir, "report.html")}");
+            }
             AnsiConsole.MarkupLineInterpolated($"[green]model written to {modelPath}[/]; history, losses.png and metrics.png in {outDir}");
             return 0;
         }

@@ -44,7 +44,7 @@ public static class ImageGrid
             {
                 using var titleFont = new SKFont(CaptionTypeface, captionSize * 1.4f);
                 textPaint.Color = new SKColor(0x20, 0x20, 0x20);
-                canvas.DrawText(title, pad, titleHeight - captionSize * 0.6f, titleFont, textPaint);
+                canvas.DrawText(Fit(title, titleFont, width - 2 * pad), pad, titleHeight - captionSize * 0.6f, titleFont, textPaint);
             }
             var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear);
             for (int i = 0; i < cells.Count; i++)

@@ -5,8 +5,6 @@ namespace Lumen.Training;
 /// <summary>PNG plots of training (ScottPlot): the LR finder curve, losses and metrics per epoch.</summary>
 public static class TrainingPlots
 {
-    private static readonly Lazy<string> FontName = new(RegisterFont);
-
     /// <summary>Loss against learning rate on a log axis, with fastai's suggestions marked.</summary>
     public static void LrFind(LrFindResult result, string path)
     {
@@ -61,7 +59,7 @@ public static class TrainingPlots
     private static Plot NewPlot(string title, string xLabel, string yLabel)
     {
         var plot = new Plot();
-        plot.Font.Set(FontName.Value);
+        plot.Font.Set(Lumen.Imaging.PlotFont.Name);
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
@@ -83,19 +81,5 @@ public static class TrainingPlots
     {
         byte[] png = plot.GetImageBytes(900, 560, ImageFormat.Png);
         AtomicFile.WriteAllBytes(path, png);
-    }
-
-    /// <summary>ScottPlot draws text through Skia, which finds no fonts on minimal Linux: register Lumen's embedded DejaVu Sans.</summary>
-    private static string RegisterFont()
-    {
-        const string name = "DejaVu Sans (Lumen)";
-        string file = Path.Combine(Path.GetTempPath(), "lumen-DejaVuSans.ttf");
-        if (!File.Exists(file))
-        {
-            using var stream = typeof(TrainingPlots).Assembly.GetManifestResourceStream("Lumen.DejaVuSans.ttf")!;
-            AtomicFile.Write(file, stream.CopyTo);
-        }
-        Fonts.AddFontFile(name, file);
-        return name;
     }
 }

@@ -1,0 +1,77 @@
+using System.ComponentModel;
+using Lumen.Inference;
+using Lumen.Training;
+using Lumen.Interpret;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen interpret</c> / <c>lumen report</c>: interpretation artefacts and the HTML report for a model on a labelled folder.</summary>
+internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<model>")]
+        [Description("A .lumen model file (history.json, losses.png, metrics.png and lr_find.png next to it are included in the report)")]
+        public string Model { get; init; } = "";
+
+        [CommandArgument(1, "<folder>")]
+        [Description("Labelled images (class sub-folders); every image is evaluated")]
+        public string Folder { get; init; } = "";
+
+        [CommandOption("--csv <FILE>")]
+        [Description("Labels from a CSV instead of folders")]
+        public string? Csv { get; init; }
+
+        [CommandOption("--top-losses <K>")]
+        [DefaultValue(16)]
+        public int TopLosses { get; init; } = 16;
+
+        [CommandOption("--gradcam")]
+        [Description("Also write the top losses with Grad-CAM overlays")]
+        public bool GradCam { get; init; }
+
+        [CommandOption("--tta <N>")]
+        [Description("Also report metrics with N test-time-augmentation passes")]
+        [DefaultValue(0)]
+        public int Tta { get; init; }
+
+        [CommandOption("-o|--out <DIR>")]
+        [DefaultValue("lumen-interpret")]
+        public string Out { get; init; } = "lumen-interpret";
+
+        [CommandOption("--device <DEVICE>")]
+        [DefaultValue("auto")]
+        public string Device { get; init; } = "auto";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (settings.TopLosses < 1) throw new LumenException($"--top-losses must be at least 1, got {settings.TopLosses}");
+        using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
+        var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
+        string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
+        byte[]? Png(string name) => File.Exists(Path.Combine(runDir, name)) ? File.ReadAllBytes(Path.Combine(runDir, name)) : null;
+        var written = ConsoleProgress.Run(progress =>
+        {
+            using var interp = ClassificationInterpretation.FromModel(predictor, items, settings.Tta, progress);
+            var info = predictor.Info;
+            var content = new ReportContent
+            {
+                Title = $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
+                Subtitle = $"{info.Spec.Architecture} ({info.Spec.Weights}), {info.Preprocessing.Size}px, {info.Classes.Count} classes, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}",
+                Interpretation = interp,
+                History = HistoryFile.Read(Path.Combine(runDir, "history.json")),
+                LossesPng = Png("losses.png"),
+                MetricsPng = Png("metrics.png"),
+                LrFindPng = Png("lr_find.png"),
+                TopLosses = settings.TopLosses,
+                GradCam = settings.GradCam,
+            };
+            return InterpretationArtifacts.Write(settings.Out, content);
+        });
+        foreach (string path in written) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+        return 0;
+    }
+}
