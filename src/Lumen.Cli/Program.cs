@@ -30,6 +30,8 @@ public static class Program
                 .WithExample("predict", "lumen-out/model.lumen", "photo.jpg");
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Metrics and confusion matrix of a .lumen model on a labelled folder");
+            config.AddCommand<ExportCommand>("export")
+                .WithDescription("Export a .lumen model to ONNX (--onnx model.onnx)");
             config.AddCommand<InterpretCommand>("interpret")
                 .WithDescription("Confusion matrix, most confused, top losses (Grad-CAM), calibration, metrics.json and report.html for a model on a labelled folder");
             config.AddCommand<InterpretCommand>("report")

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using Lumen.Inference;
 
 namespace Lumen.Models;
 
@@ -77,9 +78,19 @@ public static class ResNet
         }
     }
 
-    /// <summary>Two 3×3 convolutions with a residual connection (ResNet-18/34).</summary>
-    internal sealed class BasicBlock : Module<Tensor, Tensor>
+    /// <summary>The downsample path (strided 1×1 conv, BatchNorm) as a plain strided ONNX Conv.</summary>
+    private static string ExportDownsample(OnnxGraphBuilder g, Module<Tensor, Tensor> downsample, string input)
     {
+        var parts = downsample.named_children().ToDictionary(c => c.name, c => c.module);
+        var conv = (PointwiseConv)parts["0"];
+        return g.BatchNorm((BatchNorm2d)parts["1"], g.Conv(conv.weight, null, input, 1, conv.Stride, 0, 1));
+    }
+
+    /// <summary>Two 3×3 convolutions with a residual connection (ResNet-18/34).</summary>
+    internal sealed class BasicBlock : Module<Tensor, Tensor>, IOnnxExportable
+    {
+        private readonly int _stride;
+
         private readonly Conv2d conv1, conv2;
         private readonly BatchNorm2d bn1, bn2;
         private readonly Module<Tensor, Tensor>? downsample;
@@ -91,7 +102,16 @@ public static class ResNet
             conv2 = Conv2d(planes, planes, kernel_size: 3, stride: 1, padding: 1, bias: false);
             bn2 = BatchNorm2d(planes);
             this.downsample = downsample;
+            _stride = stride;
             RegisterComponents();
+        }
+
+        public string ExportOnnx(OnnxGraphBuilder g, string input)
+        {
+            string y = g.Node("Relu", g.BatchNorm(bn1, g.Conv(conv1.weight, null, input, 3, _stride, 1, 1)));
+            y = g.BatchNorm(bn2, g.Conv(conv2.weight, null, y, 3, 1, 1, 1));
+            string identity = downsample is null ? input : ExportDownsample(g, downsample, input);
+            return g.Node("Relu", g.Node("Add", new[] { y, identity }));
         }
 
         public override Tensor forward(Tensor x)
@@ -105,8 +125,10 @@ public static class ResNet
     }
 
     /// <summary>1×1 → 3×3 (strided, grouped) → 1×1 with a residual connection (ResNet-50 and deeper).</summary>
-    internal sealed class Bottleneck : Module<Tensor, Tensor>
+    internal sealed class Bottleneck : Module<Tensor, Tensor>, IOnnxExportable
     {
+        private readonly int _stride, _groups;
+
         private readonly Conv2d conv1, conv2, conv3;
         private readonly BatchNorm2d bn1, bn2, bn3;
         private readonly Module<Tensor, Tensor>? downsample;
@@ -121,7 +143,18 @@ public static class ResNet
             conv3 = Conv2d(width, planes * 4, kernel_size: 1, bias: false);
             bn3 = BatchNorm2d(planes * 4);
             this.downsample = downsample;
+            _stride = stride;
+            _groups = groups;
             RegisterComponents();
+        }
+
+        public string ExportOnnx(OnnxGraphBuilder g, string input)
+        {
+            string y = g.Node("Relu", g.BatchNorm(bn1, g.Conv(conv1.weight, null, input, 1, 1, 0, 1)));
+            y = g.Node("Relu", g.BatchNorm(bn2, g.Conv(conv2.weight, null, y, 3, _stride, 1, _groups)));
+            y = g.BatchNorm(bn3, g.Conv(conv3.weight, null, y, 1, 1, 0, 1));
+            string identity = downsample is null ? input : ExportDownsample(g, downsample, input);
+            return g.Node("Relu", g.Node("Add", new[] { y, identity }));
         }
 
         public override Tensor forward(Tensor x)
@@ -151,6 +184,8 @@ public static class ResNet
             _stride = stride;
             RegisterComponents();
         }
+
+        public int Stride => _stride;
 
         public override Tensor forward(Tensor x)
         {

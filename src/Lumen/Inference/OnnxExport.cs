@@ -1,0 +1,190 @@
+using System.Text.Json;
+using Google.Protobuf;
+using Lumen.Models;
+using Onnx;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lumen.Inference;
+
+/// <summary>
+/// Exports a trained model to a standard ONNX graph (opset 13), written with a protobuf package
+/// (OnnxSharp's generated ONNX messages): input <c>input</c> N×3×size×size float (dynamic batch,
+/// already normalised as the metadata describes), outputs <c>logits</c> and <c>probabilities</c>
+/// (softmax, or sigmoid for multi-label). The preprocessing, classes and task are stored in the
+/// model's metadata_props. Supported: the ResNet family (ResNet, ResNeXt, Wide ResNet) with Lumen's
+/// heads.
+/// </summary>
+public static class OnnxExport
+{
+    /// <summary>The opset written.</summary>
+    public const int Opset = 13;
+
+    /// <summary>Writes <paramref name="loaded"/> as ONNX to <paramref name="path"/> (atomically).</summary>
+    /// <exception cref="LumenException">The architecture is not supported.</exception>
+    public static void Write(LoadedModel loaded, string path)
+    {
+        var model = loaded.Model;
+        var info = loaded.Info;
+        if (model.Architecture.Family is not ("resnet" or "resnext" or "wide_resnet"))
+            throw new LumenException($"ONNX export supports the ResNet family (resnet*, resnext*, wide_resnet*), not {model.Architecture.Name}");
+        model.eval();
+        var g = new OnnxGraphBuilder();
+        string x = "input";
+        foreach (var (name, module) in model.Body.named_children())
+        {
+            x = module switch
+            {
+                Conv2d conv => g.Conv(conv.weight, null, x, kernel: 7, stride: 2, pad: 3, groups: 1),
+                BatchNorm2d bn => g.BatchNorm(bn, x),
+                ReLU => g.Node("Relu", x),
+                MaxPool2d => g.Node("MaxPool", new[] { x }, OnnxGraphBuilder.Ints("kernel_shape", 3, 3), OnnxGraphBuilder.Ints("strides", 2, 2), OnnxGraphBuilder.Ints("pads", 1, 1, 1, 1)),
+                Sequential stage => stage.named_children().Aggregate(x, (input, block) => ((IOnnxExportable)block.module).ExportOnnx(g, input)),
+                _ => throw new LumenException($"ONNX export: unsupported body layer '{name}' ({module.GetType().Name})"),
+            };
+        }
+        foreach (var (name, module) in model.Head.named_children())
+        {
+            x = module switch
+            {
+                AdaptiveConcatPool2d => g.Node("Concat", new[] { g.Node("GlobalMaxPool", x), g.Node("GlobalAveragePool", x) }, OnnxGraphBuilder.Int("axis", 1)),
+                AdaptiveAvgPool2d => g.Node("GlobalAveragePool", x),
+                Flatten => g.Node("Flatten", new[] { x }, OnnxGraphBuilder.Int("axis", 1)),
+                BatchNorm1d bn => g.FoldedBatchNorm1d(bn, x),
+                Dropout => x,
+                ReLU => g.Node("Relu", x),
+                Linear linear => g.Gemm(linear, x),
+                _ => throw new LumenException($"ONNX export: unsupported head layer '{name}' ({module.GetType().Name})"),
+            };
+        }
+        g.Node("Identity", new[] { x }, "logits");
+        g.Node(info.MultiLabel ? "Sigmoid" : "Softmax", info.MultiLabel ? new[] { x } : new[] { x },
+            "probabilities", info.MultiLabel ? Array.Empty<AttributeProto>() : new[] { OnnxGraphBuilder.Int("axis", 1) });
+
+        int size = info.Preprocessing.Size, classes = info.Classes.Count;
+        g.Graph.Name = $"lumen_{info.Spec.Architecture}";
+        g.Graph.Input.Add(OnnxGraphBuilder.Value("input", new object[] { "batch", 3, size, size }));
+        g.Graph.Output.Add(OnnxGraphBuilder.Value("logits", new object[] { "batch", classes }));
+        g.Graph.Output.Add(OnnxGraphBuilder.Value("probabilities", new object[] { "batch", classes }));
+        var onnx = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "Lumen",
+            ProducerVersion = typeof(OnnxExport).Assembly.GetName().Version?.ToString(3) ?? "0",
+            Graph = g.Graph,
+            DocString = "Lumen image classifier. Input: RGB image resized as 'preprocessing' says, as N×3×H×W float, normalised: "
+                        + "x = (pixel/255 · scale [channels reversed if bgr] − mean) / std.",
+        };
+        onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        var p = info.Preprocessing;
+        foreach (var (key, value) in new Dictionary<string, string>
+        {
+            ["classes"] = JsonSerializer.Serialize(info.Classes),
+            ["multi_label"] = info.MultiLabel ? "true" : "false",
+            ["threshold"] = info.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["architecture"] = info.Spec.Architecture,
+            ["preprocessing"] = JsonSerializer.Serialize(new
+            {
+                size = p.Size, resize = p.ResizeMethod.ToString().ToLowerInvariant(), pad = p.PadMode.ToString().ToLowerInvariant(),
+                scale = p.Normalization.Scale, bgr = p.Normalization.Bgr, mean = p.Normalization.Mean, std = p.Normalization.Std,
+            }),
+        })
+            onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        AtomicFile.Write(path, stream => onnx.WriteTo(stream));
+    }
+}
+
+/// <summary>A module that knows its ONNX equivalent.</summary>
+internal interface IOnnxExportable
+{
+    /// <summary>Adds the module's nodes reading <paramref name="input"/>; returns the output name.</summary>
+    string ExportOnnx(OnnxGraphBuilder g, string input);
+}
+
+/// <summary>Builds an ONNX graph: nodes with generated names, float initializers, value infos.</summary>
+internal sealed class OnnxGraphBuilder
+{
+    private int _counter;
+
+    public GraphProto Graph { get; } = new();
+
+    public string Fresh(string stem) => $"{stem}_{_counter++}";
+
+    public string Initializer(string stem, Tensor value)
+    {
+        string name = Fresh(stem);
+        using var cpu = value.detach().cpu().to(ScalarType.Float32).contiguous();
+        float[] data = cpu.data<float>().ToArray();
+        var bytes = new byte[data.Length * 4];
+        Buffer.BlockCopy(data, 0, bytes, 0, bytes.Length);
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(bytes) };
+        t.Dims.AddRange(cpu.shape);
+        Graph.Initializer.Add(t);
+        return name;
+    }
+
+    public string Node(string op, string input) => Node(op, new[] { input });
+
+    public string Node(string op, string[] inputs, params AttributeProto[] attributes) => Node(op, inputs, Fresh(op.ToLowerInvariant()), attributes);
+
+    public string Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = Fresh("n_" + op.ToLowerInvariant()) };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        node.Attribute.AddRange(attributes);
+        Graph.Node.Add(node);
+        return output;
+    }
+
+    public string Conv(Tensor weight, Tensor? bias, string input, int kernel, int stride, int pad, int groups)
+    {
+        var inputs = new List<string> { input, Initializer("conv_w", weight) };
+        if (bias is not null) inputs.Add(Initializer("conv_b", bias));
+        return Node("Conv", inputs.ToArray(), Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad), Int("group", groups));
+    }
+
+    public string BatchNorm(BatchNorm2d bn, string input) =>
+        Node("BatchNormalization", new[] { input, Initializer("bn_scale", bn.weight!), Initializer("bn_bias", bn.bias!), Initializer("bn_mean", bn.running_mean!), Initializer("bn_var", bn.running_var!) },
+            Float("epsilon", 1e-5f));
+
+    /// <summary>Inference-mode BatchNorm1d as x·s + b with s = γ/√(var+ε), b = β − mean·s (plain Mul/Add on N×C).</summary>
+    public string FoldedBatchNorm1d(BatchNorm1d bn, string input)
+    {
+        using var scope = NewDisposeScope();
+        var s = bn.weight! / (bn.running_var! + 1e-5).sqrt();
+        var b = bn.bias! - bn.running_mean! * s;
+        return Node("Add", new[] { Node("Mul", new[] { input, Initializer("bn1d_scale", s) }), Initializer("bn1d_shift", b) });
+    }
+
+    public string Gemm(Linear linear, string input)
+    {
+        var inputs = new List<string> { input, Initializer("fc_w", linear.weight) };
+        if (linear.bias is not null) inputs.Add(Initializer("fc_b", linear.bias));
+        return Node("Gemm", inputs.ToArray(), Int("transB", 1));
+    }
+
+    public static AttributeProto Ints(string name, params long[] values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        a.Ints.AddRange(values);
+        return a;
+    }
+
+    public static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    /// <summary>A float tensor value info; string dimensions are symbolic (dynamic).</summary>
+    public static ValueInfoProto Value(string name, object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+            shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+        };
+    }
+}
