@@ -30,6 +30,9 @@ public static class Program
                 .WithExample("predict", "lumen-out/model.lumen", "photo.jpg");
             config.AddCommand<EvaluateCommand>("evaluate")
                 .WithDescription("Metrics and confusion matrix of a .lumen model on a labelled folder");
+            config.AddCommand<ServeCommand>("serve")
+                .WithDescription("Serve a .lumen model: an upload page at / and a JSON API at /api/predict")
+                .WithExample("serve", "lumen-out/model.lumen");
             config.AddCommand<ExportCommand>("export")
                 .WithDescription("Export a .lumen model to ONNX (--onnx model.onnx)");
             config.AddCommand<InterpretCommand>("interpret")

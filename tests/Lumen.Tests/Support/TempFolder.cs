@@ -4,7 +4,7 @@ using SkiaSharp;
 namespace Lumen.Tests.Support;
 
 /// <summary>A temporary folder deleted at the end of the test, with helpers to fill it with images.</summary>
-internal sealed class TempFolder : IDisposable
+public sealed class TempFolder : IDisposable
 {
     public TempFolder()
     {

@@ -1,0 +1,42 @@
+using System.ComponentModel;
+using Lumen.Server;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen serve</c>: the upload page and JSON API for a model.</summary>
+internal sealed class ServeCommand : Command<ServeCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<model>")]
+        [Description("A .lumen model file")]
+        public string Model { get; init; } = "";
+
+        [CommandOption("--urls <URLS>")]
+        [Description("Where to listen (default http://127.0.0.1:5000: loopback only; use http://0.0.0.0:5000 behind a load balancer)")]
+        [DefaultValue("http://127.0.0.1:5000")]
+        public string Urls { get; init; } = "http://127.0.0.1:5000";
+
+        [CommandOption("--max-request-mb <MB>")]
+        [Description("Largest accepted upload in MB (default 10)")]
+        [DefaultValue(10.0)]
+        public double MaxRequestMb { get; init; } = 10;
+
+        [CommandOption("--device <DEVICE>")]
+        [DefaultValue("auto")]
+        public string Device { get; init; } = "auto";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (settings.MaxRequestMb <= 0) throw new LumenException($"--max-request-mb must be positive, got {settings.MaxRequestMb}");
+        // Fail on a bad model file before binding the port.
+        Lumen.Inference.ModelFile.ReadInfo(settings.Model);
+        var app = LumenServer.Build(new ServerOptions { ModelPath = settings.Model, MaxRequestBytes = (long)(settings.MaxRequestMb * 1024 * 1024), Device = settings.Device }, settings.Urls);
+        AnsiConsole.MarkupLineInterpolated($"serving {Path.GetFileName(settings.Model)} on {settings.Urls} (page at /, API at /api/predict, OpenAPI at /openapi.json); Ctrl+C stops");
+        app.Run();
+        return 0;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Threading.Channels;
+using Lumen.Imaging;
+using Lumen.Inference;
+using Lumen.Interpret;
+using static TorchSharp.torch;
+
+namespace Lumen.Server;
+
+/// <summary>A prediction and, when asked for, a Grad-CAM overlay (PNG).</summary>
+public sealed record QueuedResult(Prediction Prediction, byte[]? GradCamPng);
+
+/// <summary>
+/// Serialises access to the one loaded model and batches requests that arrive together: the first
+/// waiting request waits up to <see cref="ServerOptions.BatchWait"/> for up to
+/// <see cref="ServerOptions.MaxBatch"/> others, then one forward pass answers all of them, so throughput
+/// rises under load. The queue is bounded: when it is full, <see cref="TryEnqueue"/> refuses (the
+/// server answers 503) instead of letting memory grow.
+/// </summary>
+public sealed class PredictionQueue : IAsyncDisposable
+{
+    private readonly Predictor _predictor;
+    private readonly ServerOptions _options;
+    private readonly Channel<Work> _channel;
+    private readonly Task _loop;
+
+    private sealed record Work(RgbImage Image, bool GradCam, TaskCompletionSource<QueuedResult> Done);
+
+    /// <summary>Starts the batching loop.</summary>
+    public PredictionQueue(Predictor predictor, ServerOptions options)
+    {
+        _predictor = predictor;
+        _options = options;
+        _channel = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Requests waiting now.</summary>
+    public int Pending => _channel.Reader.Count;
+
+    /// <summary>Total forward passes run (for tests and monitoring).</summary>
+    public long Batches { get; private set; }
+
+    /// <summary>Queues a prepared image; false when the queue is full or shutting down.</summary>
+    public bool TryEnqueue(RgbImage prepared, bool gradCam, out Task<QueuedResult> result)
+    {
+        var done = new TaskCompletionSource<QueuedResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        result = done.Task;
+        return _channel.Writer.TryWrite(new Work(prepared, gradCam, done));
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Work>(_options.MaxBatch);
+        while (await _channel.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < _options.MaxBatch && _channel.Reader.TryRead(out var w)) batch.Add(w);
+            if (batch.Count < _options.MaxBatch)
+            {
+                using var wait = new CancellationTokenSource(_options.BatchWait);
+                try
+                {
+                    while (batch.Count < _options.MaxBatch && await _channel.Reader.WaitToReadAsync(wait.Token))
+                        while (batch.Count < _options.MaxBatch && _channel.Reader.TryRead(out var w)) batch.Add(w);
+                }
+                catch (OperationCanceledException) { /* the wait is over: run what we have */ }
+            }
+            if (batch.Count == 0) continue;
+            Run(batch);
+        }
+    }
+
+    private void Run(List<Work> batch)
+    {
+        try
+        {
+            var predictions = _predictor.PredictBatch(batch.Select(w => w.Image).ToList());
+            Batches++;
+            for (int i = 0; i < batch.Count; i++)
+            {
+                byte[]? png = null;
+                if (batch[i].GradCam)
+                {
+                    using var scope = NewDisposeScope();
+                    var input = _predictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { batch[i].Image }, CPU));
+                    var heat = GradCam.Compute(_predictor.Model, input, new[] { predictions[i].Index });
+                    png = GradCam.Overlay(batch[i].Image, heat[0]).EncodePng();
+                }
+                batch[i].Done.TrySetResult(new QueuedResult(predictions[i], png));
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var w in batch) w.Done.TrySetException(e);
+        }
+    }
+
+    /// <summary>Stops accepting work, finishes what is queued (graceful shutdown).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Writer.TryComplete();
+        await _loop;
+    }
+}
