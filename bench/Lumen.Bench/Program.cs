@@ -7,7 +7,7 @@ namespace Lumen.Bench;
 /// Lumen's benchmarks. Each prints its own figures and, when Debian's python3-torch/torchvision are
 /// installed, runs the same work in PyTorch from the same process and prints Lumen/PyTorch ratios,
 /// so both sides are measured on the same machine at the same time.
-/// Usage: dotnet run -c Release --project bench/Lumen.Bench -- data [folder] [--size 224] [--seconds 10]
+/// Usage: dotnet run -c Release --project bench/Lumen.Bench -- (data|train|predict|serve-load) [options]
 /// </summary>
 public static class Program
 {
@@ -20,6 +20,9 @@ public static class Program
             return command switch
             {
                 "data" => DataPipelineBench.Run(rest),
+                "train" => TrainingBench.Run(rest),
+                "predict" => PredictorBench.Run(rest),
+                "serve-load" => ServeLoadBench.Run(rest),
                 _ => Usage($"unknown benchmark '{command}'"),
             };
         }
@@ -32,7 +35,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, predict, serve-load");
         return 1;
     }
 
