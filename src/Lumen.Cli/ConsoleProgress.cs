@@ -14,21 +14,23 @@ internal static class ConsoleProgress
     public static T Run<T>(Func<IProgressReporter, T> work)
     {
         var warnings = new List<string>();
-        T result;
-        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+        try
         {
-            result = AnsiConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
-                    new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .Start(ctx => work(new SpectreReporter(ctx, warnings)));
+            if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+            {
+                return AnsiConsole.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                        new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .Start(ctx => work(new SpectreReporter(ctx, warnings)));
+            }
+            return work(new LineReporter(warnings));
         }
-        else
+        finally
         {
-            result = work(new LineReporter(warnings));
+            // Also when the work failed: a licence notice or a data warning may explain the failure.
+            foreach (string warning in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {warning}");
         }
-        foreach (string warning in warnings) AnsiConsole.MarkupLineInterpolated($"[yellow]warning:[/] {warning}");
-        return result;
     }
 
     private sealed class SpectreReporter(ProgressContext context, List<string> warnings) : IProgressReporter

@@ -9,12 +9,16 @@ namespace Lumen.Cli;
 internal class DataSettings : CommandSettings
 {
     [CommandArgument(0, "<folder>")]
-    [Description("Folder of images: one sub-folder per class (or train/ and valid/ each with class folders)")]
+    [Description("Folder of images (one sub-folder per class, or train/ and valid/), or a dataset name such as kvasir-v2 (fetched on first use)")]
     public string Folder { get; init; } = "";
 
     [CommandOption("--csv <FILE>")]
     [Description("CSV of labels (file,label[,is_valid]); several labels per row separated by space or ';' make the data multi-label")]
     public string? Csv { get; init; }
+
+    [CommandOption("--label-regex <REGEX>")]
+    [Description("Labels from file names: group 1 of this regular expression, e.g. '^(.+)_\\d+\\.jpg$'")]
+    public string? LabelRegex { get; init; }
 
     [CommandOption("--valid-pct <PCT>")]
     [Description("Fraction of each class held out for validation (default 0.2)")]
@@ -54,6 +58,23 @@ internal class DataSettings : CommandSettings
     [DefaultValue(64)]
     public int BatchSize { get; init; } = 64;
 
+    /// <summary>
+    /// The data folder: <see cref="Folder"/> itself, or the cached copy of the catalogue dataset it
+    /// names (downloaded on first use), with that dataset's file-name label pattern if it has one.
+    /// </summary>
+    public (string Folder, string? LabelRegex) ResolveFolder(IProgressReporter progress)
+    {
+        var (folder, regex) = new Lumen.Data.Datasets.DatasetStore().ResolveFolder(Folder, progress);
+        return (folder, LabelRegex ?? regex);
+    }
+
+    /// <summary>Resolves the folder (or dataset name) and loads it with <paramref name="options"/>.</summary>
+    public ImageDataLoaders Load(DataOptions options, IProgressReporter progress, TorchSharp.torch.Device? device = null)
+    {
+        var (folder, regex) = ResolveFolder(progress);
+        return ImageDataLoaders.FromFolder(folder, options with { LabelRegex = regex }, device, progress);
+    }
+
     /// <summary>The library options these settings describe.</summary>
     public DataOptions ToDataOptions()
     {
@@ -63,6 +84,7 @@ internal class DataSettings : CommandSettings
         var options = new DataOptions
         {
             CsvPath = Csv,
+            LabelRegex = LabelRegex,
             ValidPct = ValidPct,
             Seed = Seed,
             Size = Size,

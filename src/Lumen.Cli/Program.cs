@@ -39,6 +39,14 @@ public static class Program
                 .WithDescription("Confusion matrix, most confused, top losses (Grad-CAM), calibration, metrics.json and report.html for a model on a labelled folder");
             config.AddCommand<InterpretCommand>("report")
                 .WithDescription("Same as interpret: writes report.html (and the figures) for a model on a labelled folder");
+            config.AddBranch("datasets", datasets =>
+            {
+                datasets.SetDescription("Known datasets by name (kvasir-v1, kvasir-v2, hyper-kvasir-labeled, oxford-pets): list, download, import");
+                datasets.SetDefaultCommand<DatasetsListCommand>();
+                datasets.AddCommand<DatasetsListCommand>("list").WithDescription("The catalogue and what is cached");
+                datasets.AddCommand<DatasetsGetCommand>("get").WithDescription("Download (resuming), verify and extract a dataset");
+                datasets.AddCommand<DatasetsAddCommand>("add").WithDescription("Import an archive downloaded elsewhere");
+            });
             config.AddCommand<ModelsCommand>("models")
                 .WithDescription("List the architectures with parameter counts and the pretrained weights available");
             config.AddCommand<ShowBatchCommand>("show-batch")

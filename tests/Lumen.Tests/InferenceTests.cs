@@ -65,6 +65,31 @@ public class InferenceTests
     }
 
     [Fact]
+    public void AFreshProcessPredictsTheSameProbabilities()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        using var fromLearner = learner.GetPredictions();
+        // The real CLI in its own process: nothing shared with this one but the model file.
+        string cli = Path.Combine(AppContext.BaseDirectory, "lumen.dll");
+        string csv = dir.File("predictions.csv");
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { ArgumentList = { cli, "predict", path, dir.Path, "--csv", csv, "--top", "2" }, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, output);
+        var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')).ToDictionary(c => c[0], c => c);
+        float[] probs = fromLearner.Probabilities.data<float>().ToArray();
+        for (int i = 0; i < fromLearner.Count; i++)
+        {
+            var row = rows[fromLearner.Items[i].Path];
+            int best = probs[i * 2] >= probs[i * 2 + 1] ? 0 : 1;
+            Assert.Equal(learner.Data.Vocab.Classes[best], row[1]);
+            Assert.Equal(probs[i * 2 + best], float.Parse(row[2], System.Globalization.CultureInfo.InvariantCulture), 4);
+        }
+    }
+
+    [Fact]
     public void TtaWithZeroPassesIsThePlainPredictionAndBlendsOtherwise()
     {
         using var dir = new TempFolder();

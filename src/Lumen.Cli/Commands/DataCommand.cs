@@ -10,7 +10,7 @@ internal sealed class DataCommand : Command<DataSettings>
     public override int Execute(CommandContext context, DataSettings settings, CancellationToken cancellationToken)
     {
         DataOptions options = settings.ToDataOptions();
-        var dls = ConsoleProgress.Run(progress => ImageDataLoaders.FromFolder(settings.Folder, options, progress: progress));
+        var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var audit = dls.Audit;
 
         var table = new Table().Title($"{Markup.Escape(dls.Folder)}").AddColumns("class", "train", "valid", "total");

@@ -28,7 +28,7 @@ internal sealed class LrFindCommand : Command<LrFindCommand.Settings>
         var device = settings.ResolveDevice();
         var result = ConsoleProgress.Run(progress =>
         {
-            var dls = ImageDataLoaders.FromFolder(settings.Folder, options, device, progress);
+            var dls = settings.Load(options, progress, device);
             var learner = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), progress: progress);
             return learner.LrFind(iterations: settings.Iterations);
         });

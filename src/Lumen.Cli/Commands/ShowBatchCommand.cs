@@ -29,7 +29,7 @@ internal sealed class ShowBatchCommand : Command<ShowBatchCommand.Settings>
     {
         if (settings.Count < 1) throw new LumenException($"--count must be at least 1, got {settings.Count}");
         DataOptions options = settings.ToDataOptions() with { BatchSize = Math.Max(settings.Count, 1) };
-        var dls = ConsoleProgress.Run(progress => ImageDataLoaders.FromFolder(settings.Folder, options, progress: progress));
+        var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var grid = dls.ShowBatch(settings.Count, training: !settings.Valid);
         grid.SavePng(settings.Out);
         AnsiConsole.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} ({grid.Width}x{grid.Height}, {Math.Min(settings.Count, (settings.Valid ? dls.Valid : dls.Train).Items.Count)} images, augmentation '{settings.Aug}')");

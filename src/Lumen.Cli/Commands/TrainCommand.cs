@@ -76,7 +76,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         {
             var learner = ConsoleProgress.Run(progress =>
             {
-                var dls = ImageDataLoaders.FromFolder(settings.Folder, options, device, progress);
+                var dls = settings.Load(options, progress, device);
                 if (CpuCaches.RiskyForBottlenecks(Architectures.Get(settings.Arch)) is { } risk) progress.Warn(risk);
                 var l = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), progress: progress);
                 l.Cancellation = interrupt.Token;

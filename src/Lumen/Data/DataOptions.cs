@@ -17,6 +17,9 @@ public sealed record DataOptions
     /// <summary>A CSV of labels (file,label[,is_valid]) instead of folder-per-class labels.</summary>
     public string? CsvPath { get; init; }
 
+    /// <summary>Labels from file names: a regular expression whose group 1 is the label (e.g. <c>^(.+)_\d+\.jpg$</c>).</summary>
+    public string? LabelRegex { get; init; }
+
     /// <summary>Force multi-label (true) or single-label (false) CSV data; null decides from the rows.</summary>
     public bool? MultiLabel { get; init; }
 

@@ -45,6 +45,37 @@ public static class FolderSource
         return new SourceListing(items, null, Array.Empty<UnreadableFile>(), ignored, false);
     }
 
+    /// <summary>
+    /// Labels from file names (fastai's <c>from_name_re</c>): every image below <paramref name="root"/>
+    /// whose name matches <paramref name="pattern"/> gets group 1 as its label; others are ignored.
+    /// </summary>
+    /// <exception cref="DataException">The folder is missing or the pattern is invalid or has no group.</exception>
+    public static SourceListing ScanFileNames(string root, string pattern)
+    {
+        root = Path.GetFullPath(root);
+        if (!Directory.Exists(root)) throw new DataException($"data folder '{root}' does not exist");
+        System.Text.RegularExpressions.Regex regex;
+        try
+        {
+            regex = new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+        }
+        catch (ArgumentException e)
+        {
+            throw new DataException($"--label-regex '{pattern}' is not a valid regular expression: {e.Message}");
+        }
+        if (regex.GetGroupNumbers().Length < 2) throw new DataException($"--label-regex '{pattern}' needs a capture group, e.g. '^(.+)_\\d+\\.jpg$'");
+        var items = new List<LabelledItem>();
+        int ignored = 0;
+        foreach (string file in EnumerateVisibleFiles(root))
+        {
+            var match = regex.Match(Path.GetFileName(file));
+            if (!ImageDecoder.IsImageFile(file) || !match.Success || match.Groups[1].Value.Length == 0) { ignored++; continue; }
+            items.Add(new LabelledItem(file, match.Groups[1].Value));
+        }
+        items.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return new SourceListing(items, null, Array.Empty<UnreadableFile>(), ignored, false);
+    }
+
     private static (List<LabelledItem> Items, int Ignored) ScanTree(string top)
     {
         var items = new List<LabelledItem>();

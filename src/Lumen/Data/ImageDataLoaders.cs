@@ -40,8 +40,8 @@ public sealed class ImageDataLoaders
     public bool MultiLabel => Train.MultiLabel;
 
     /// <summary>
-    /// Loads a folder: labels from a CSV when <see cref="DataOptions.CsvPath"/> is set, otherwise from
-    /// class folders. Every file is checked (unreadable ones are listed in the audit and skipped),
+    /// Loads a folder: labels from a CSV when <see cref="DataOptions.CsvPath"/> is set, from file names
+    /// when <see cref="DataOptions.LabelRegex"/> is set, otherwise from class folders. Every file is checked (unreadable ones are listed in the audit and skipped),
     /// then split: by train/valid folders or an is_valid column when present, else at random,
     /// stratified, with <see cref="DataOptions.ValidPct"/> and <see cref="DataOptions.Seed"/>.
     /// </summary>
@@ -53,8 +53,8 @@ public sealed class ImageDataLoaders
         options.Validate();
         progress ??= NullProgress.Instance;
         folder = Path.GetFullPath(folder);
-        SourceListing listing = options.CsvPath is { } csv
-            ? CsvSource.Read(csv, folder, options.MultiLabel)
+        SourceListing listing = options.CsvPath is { } csv ? CsvSource.Read(csv, folder, options.MultiLabel)
+            : options.LabelRegex is { } regex ? FolderSource.ScanFileNames(folder, regex)
             : FolderSource.Scan(folder, options.TrainFolder, options.ValidFolder);
         if (listing.Items.Count == 0)
             throw new DataException(options.CsvPath is null
