@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text;
 using Lumen.Data;
-using Lumen.Imaging;
 using Lumen.Inference;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -60,17 +59,11 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
             using var task = progress.Start("Predicting", files.Count);
             foreach (var chunk in files.Chunk(32))
             {
-                var prepared = new RgbImage?[chunk.Length];
-                var errors = new string?[chunk.Length];
-                Parallel.For(0, chunk.Length, i =>
-                {
-                    try { prepared[i] = predictor.Prepare(chunk[i]); }
-                    catch (ImageDecodeException e) { errors[i] = e.Reason; }
-                });
-                var ok = Enumerable.Range(0, chunk.Length).Where(i => prepared[i] is not null).ToList();
-                var predictions = ok.Count == 0 ? new List<Prediction>() : predictor.PredictBatch(ok.Select(i => prepared[i]!).ToList(), settings.Tta).ToList();
+                var prepared = predictor.PrepareMany(chunk);
+                var ok = prepared.Where(p => p.Image is not null).Select(p => p.Image!).ToList();
+                var predictions = ok.Count == 0 ? new List<Prediction>() : predictor.PredictBatch(ok, settings.Tta).ToList();
                 for (int i = 0, k = 0; i < chunk.Length; i++)
-                    rows.Add(prepared[i] is null ? (chunk[i], null, errors[i]) : (chunk[i], predictions[k++], null));
+                    rows.Add(prepared[i].Image is null ? (chunk[i], null, prepared[i].Error) : (chunk[i], predictions[k++], null));
                 task.Advance(chunk.Length);
             }
             return rows;

@@ -1,5 +1,4 @@
 using Lumen.Data;
-using Lumen.Imaging;
 using Lumen.Training;
 using static TorchSharp.torch;
 
@@ -37,16 +36,12 @@ public static class Evaluation
         {
             foreach (var chunk in items.Chunk(batchSize))
             {
-                var prepared = new RgbImage?[chunk.Length];
-                Parallel.For(0, chunk.Length, i =>
-                {
-                    try { prepared[i] = predictor.Prepare(chunk[i].Path); }
-                    catch (ImageDecodeException e) { lock (skipped) skipped.Add(new UnreadableFile(chunk[i].Path, e.Reason)); }
-                });
-                var ok = Enumerable.Range(0, chunk.Length).Where(i => prepared[i] is not null).ToList();
+                var prepared = predictor.PrepareMany(chunk.Select(i => i.Path).ToList());
+                var ok = Enumerable.Range(0, chunk.Length).Where(i => prepared[i].Image is not null).ToList();
+                skipped.AddRange(Enumerable.Range(0, chunk.Length).Where(i => prepared[i].Image is null).Select(i => new UnreadableFile(chunk[i].Path, prepared[i].Error!)));
                 if (ok.Count > 0)
                 {
-                    probabilities.Add(predictor.Probabilities(ok.Select(i => prepared[i]!).ToList(), tta).DetachFromDisposeScope());
+                    probabilities.Add(predictor.Probabilities(ok.Select(i => prepared[i].Image!).ToList(), tta).DetachFromDisposeScope());
                     kept.AddRange(ok.Select(i => chunk[i]));
                 }
                 task.Advance(chunk.Length);

@@ -69,6 +69,21 @@ public sealed class Predictor : IDisposable
     public RgbImage Prepare(byte[] bytes, string source, long maxPixels = ImageDecoder.DefaultMaxPixels) =>
         _transform.Apply(_transform.Load(bytes, source, maxPixels), null);
 
+    /// <summary>
+    /// Prepares many files in parallel (decoding is the costly part); a file that cannot be read comes
+    /// back with the reason instead of an image, in the same position.
+    /// </summary>
+    public IReadOnlyList<(RgbImage? Image, string? Error)> PrepareMany(IReadOnlyList<string> paths)
+    {
+        var result = new (RgbImage?, string?)[paths.Count];
+        Parallel.For(0, paths.Count, i =>
+        {
+            try { result[i] = (Prepare(paths[i]), null); }
+            catch (ImageDecodeException e) { result[i] = (null, e.Reason); }
+        });
+        return result;
+    }
+
     /// <summary>Predicts one image file.</summary>
     public Prediction Predict(string path, int tta = 0) => PredictPrepared(new[] { Prepare(path) }, tta)[0];
 
