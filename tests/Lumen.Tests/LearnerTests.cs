@@ -267,12 +267,12 @@ public class TrainingMemoryTests
         learner.Unfreeze();
         var rss = new List<double>();
         learner.Callbacks.Add(new Probe(() => { GC.Collect(); GC.WaitForPendingFinalizers(); rss.Add(Process.GetCurrentProcess().WorkingSet64 / 1e6); }));
-        learner.Fit(8, 1e-4);
-        // Least-squares slope over epochs 2..8 (MB per epoch): a per-step tensor leak shows as steady growth.
-        var ys = rss.Skip(1).ToArray();
-        double meanX = (ys.Length - 1) / 2.0, meanY = ys.Average();
-        double slope = ys.Select((y, x) => (x - meanX) * (y - meanY)).Sum() / ys.Select((_, x) => (x - meanX) * (x - meanX)).Sum();
-        Assert.True(slope < 3, $"RSS grows {slope:F1} MB per epoch from epoch 2: {string.Join(", ", rss.Select(r => $"{r:F0}"))} MB");
+        learner.Fit(12, 1e-4);
+        // The allocator's arenas make single samples jump by ~100 MB either way; a leak grows steadily.
+        // Compare the medians of epochs 2-6 and 8-12.
+        static double Median(IEnumerable<double> v) { var o = v.OrderBy(x => x).ToArray(); return o[o.Length / 2]; }
+        double early = Median(rss.Skip(1).Take(5)), late = Median(rss.Skip(7).Take(5));
+        Assert.True(late - early < 50, $"RSS median grew {late - early:F0} MB from epochs 2-6 to 8-12: {string.Join(", ", rss.Select(r => $"{r:F0}"))} MB");
     }
 
     private sealed class Probe(Action probe) : ICallback
