@@ -44,9 +44,10 @@ public class BrainMriTrainingTests
     {
         using var dir = new TempFolder();
         string outDir = dir.File("run");
-        int code = Lumen.Cli.Program.Main(new[] { "train", BrainMri.Folder!, "--size", "96", "--epochs", "2", "--out", outDir });
+        int code = Lumen.Cli.Program.Main(new[] { "train", BrainMri.Folder!, "--size", "96", "--epochs", "2", "--out", outDir, "--report" });
         Assert.Equal(0, code);
-        foreach (string file in new[] { "model.lumen", "history.csv", "history.json", "losses.png", "metrics.png", "checkpoint.lumenckpt" })
+        foreach (string file in new[] { "model.lumen", "history.csv", "history.json", "losses.png", "metrics.png", "checkpoint.lumenckpt",
+                     "report.html", "metrics.json", "confusion_matrix.png", "top_losses_gradcam.png", "calibration.png" })
             Assert.True(File.Exists(Path.Combine(outDir, file)), file);
         var info = Lumen.Inference.ModelFile.ReadInfo(Path.Combine(outDir, "model.lumen"));
         // Four balanced classes: chance is 25%.
@@ -54,5 +55,11 @@ public class BrainMriTrainingTests
         Assert.Equal(0, Lumen.Cli.Program.Main(new[] { "predict", Path.Combine(outDir, "model.lumen"), Path.Combine(BrainMri.Folder!, "glioma"), "--csv", dir.File("p.csv") }));
         Assert.Equal(121, File.ReadAllLines(dir.File("p.csv")).Length);
         Assert.Equal(0, Lumen.Cli.Program.Main(new[] { "evaluate", Path.Combine(outDir, "model.lumen"), BrainMri.Folder! }));
+        string report = File.ReadAllText(Path.Combine(outDir, "report.html"));
+        Assert.Contains("Augmentation examples", report);
+        Assert.Contains("glioma", report);
+        string interpretDir = dir.File("interpret");
+        Assert.Equal(0, Lumen.Cli.Program.Main(new[] { "interpret", Path.Combine(outDir, "model.lumen"), Path.Combine(BrainMri.Folder!), "--top-losses", "8", "--out", interpretDir }));
+        Assert.Contains("Training", File.ReadAllText(Path.Combine(interpretDir, "report.html"))); // history found next to the model
     }
 }

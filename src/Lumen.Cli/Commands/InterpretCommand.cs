@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using Lumen.Inference;
-using Lumen.Training;
 using Lumen.Interpret;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -52,7 +51,6 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
         using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
         var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
         string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
-        byte[]? Png(string name) => File.Exists(Path.Combine(runDir, name)) ? File.ReadAllBytes(Path.Combine(runDir, name)) : null;
         var written = ConsoleProgress.Run(progress =>
         {
             using var interp = ClassificationInterpretation.FromModel(predictor, items, settings.Tta, progress);
@@ -62,13 +60,9 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
                 Title = $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
                 Subtitle = $"{info.Spec.Architecture} ({info.Spec.Weights}), {info.Preprocessing.Size}px, {info.Classes.Count} classes, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}",
                 Interpretation = interp,
-                History = HistoryFile.Read(Path.Combine(runDir, "history.json")),
-                LossesPng = Png("losses.png"),
-                MetricsPng = Png("metrics.png"),
-                LrFindPng = Png("lr_find.png"),
                 TopLosses = settings.TopLosses,
                 GradCam = settings.GradCam,
-            };
+            }.WithRunFolder(runDir);
             return InterpretationArtifacts.Write(settings.Out, content);
         });
         foreach (string path in written) AnsiConsole.MarkupLineInterpolated($"wrote {path}");

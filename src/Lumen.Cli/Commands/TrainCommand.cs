@@ -118,7 +118,6 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 {
                     learner.Progress = progress;
                     using var interp = ClassificationInterpretation.FromLearner(learner);
-                    byte[]? Png(string name) => File.Exists(Path.Combine(outDir, name)) ? File.ReadAllBytes(Path.Combine(outDir, name)) : null;
                     return InterpretationArtifacts.Write(outDir, new ReportContent
                     {
                         Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
@@ -127,11 +126,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                         Audit = learner.Data.Audit,
                         AugmentationExamples = learner.Data.ShowBatch(12),
                         History = learner.History,
-                        LossesPng = Png("losses.png"),
-                        MetricsPng = Png("metrics.png"),
-                        LrFindPng = Png("lr_find.png"),
                         GradCam = true,
-                    });
+                    }.WithRunFolder(outDir));
                 });
                 AnsiConsole.MarkupLineInterpolated($"report written to {Path.Combine(outDir, "report.html")}");
             }

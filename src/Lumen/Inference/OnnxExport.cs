@@ -58,8 +58,8 @@ public static class OnnxExport
             };
         }
         g.Node("Identity", new[] { x }, "logits");
-        g.Node(info.MultiLabel ? "Sigmoid" : "Softmax", info.MultiLabel ? new[] { x } : new[] { x },
-            "probabilities", info.MultiLabel ? Array.Empty<AttributeProto>() : new[] { OnnxGraphBuilder.Int("axis", 1) });
+        if (info.MultiLabel) g.Node("Sigmoid", new[] { x }, "probabilities");
+        else g.Node("Softmax", new[] { x }, "probabilities", OnnxGraphBuilder.Int("axis", 1));
 
         int size = info.Preprocessing.Size, classes = info.Classes.Count;
         g.Graph.Name = $"lumen_{info.Spec.Architecture}";

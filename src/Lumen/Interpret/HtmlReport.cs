@@ -42,6 +42,22 @@ public sealed record ReportContent
 
     /// <summary>Overlay Grad-CAM on the top losses.</summary>
     public bool GradCam { get; init; } = true;
+
+    /// <summary>
+    /// Fills what a training run left in <paramref name="folder"/> (history.json, losses.png,
+    /// metrics.png, lr_find.png) where this content has nothing yet.
+    /// </summary>
+    public ReportContent WithRunFolder(string folder)
+    {
+        byte[]? Png(string name) => File.Exists(Path.Combine(folder, name)) ? File.ReadAllBytes(Path.Combine(folder, name)) : null;
+        return this with
+        {
+            History = History ?? HistoryFile.Read(Path.Combine(folder, "history.json")),
+            LossesPng = LossesPng ?? Png("losses.png"),
+            MetricsPng = MetricsPng ?? Png("metrics.png"),
+            LrFindPng = LrFindPng ?? Png("lr_find.png"),
+        };
+    }
 }
 
 /// <summary>
