@@ -82,7 +82,7 @@ public sealed class PredictionQueue : IAsyncDisposable
                 if (batch[i].GradCam)
                 {
                     using var scope = NewDisposeScope();
-                    var input = _predictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { batch[i].Image }, CPU));
+                    var input = _predictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { batch[i].Image }, _predictor.Device));
                     var heat = GradCam.Compute(_predictor.Model, input, new[] { predictions[i].Index });
                     png = GradCam.Overlay(batch[i].Image, heat[0]).EncodePng();
                 }

@@ -59,6 +59,9 @@ public sealed class Predictor : IDisposable
     /// <summary>The network (for Grad-CAM and export).</summary>
     public VisionModel Model => _loaded.Model;
 
+    /// <summary>The device the model runs on.</summary>
+    public Device Device => _device;
+
     /// <summary>The item transform used for every image.</summary>
     public ItemTransform Transform => _transform;
 
