@@ -7,7 +7,8 @@ namespace Lumen.Training;
 public static class VisionLearner
 {
     /// <summary>
-    /// Builds the model for <paramref name="data"/>'s classes on the data's device, wraps it in a
+    /// Builds the model for <paramref name="data"/>'s classes on the data's device (initialised from the
+    /// data's seed), wraps it in a
     /// <see cref="Learner"/> (which normalises the data for the weights) and freezes the body.
     /// </summary>
     /// <param name="data">The data.</param>
@@ -20,6 +21,9 @@ public static class VisionLearner
     public static Learner Create(ImageDataLoaders data, string architecture = "resnet34", bool pretrained = true, string? weights = null,
         TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null)
     {
+        // The head's initialisation draws from torch's generator: seed it from the run seed so --seed
+        // reproduces a run (training reseeds per batch, see Learner).
+        TorchSharp.torch.manual_seed(data.Options.Seed);
         var model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress);
         var learner = new Learner(data, model, options: options) { Progress = progress ?? NullProgress.Instance };
         learner.Freeze();
