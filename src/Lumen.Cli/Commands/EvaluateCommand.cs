@@ -9,12 +9,8 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen evaluate</c>: metrics and confusion matrix of a model on a labelled folder.</summary>
 internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : ModelSettings
     {
-        [CommandArgument(0, "<model>")]
-        [Description("A .lumen model file")]
-        public string Model { get; init; } = "";
-
         [CommandArgument(1, "<folder>")]
         [Description("Labelled images: one sub-folder per class (every image is used)")]
         public string Folder { get; init; } = "";
@@ -26,15 +22,11 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [CommandOption("--tta <N>")]
         [DefaultValue(0)]
         public int Tta { get; init; }
-
-        [CommandOption("--device <DEVICE>")]
-        [DefaultValue("auto")]
-        public string Device { get; init; } = "auto";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
+        using var predictor = settings.LoadPredictor();
         var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
         var (predictions, skipped) = ConsoleProgress.Run(progress => Evaluation.Predict(predictor, items, settings.Tta, progress: progress));
         using (predictions)

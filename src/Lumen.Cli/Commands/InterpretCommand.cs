@@ -9,12 +9,8 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen interpret</c> / <c>lumen report</c>: interpretation artefacts and the HTML report for a model on a labelled folder.</summary>
 internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : ModelSettings
     {
-        [CommandArgument(0, "<model>")]
-        [Description("A .lumen model file (history.json, losses.png, metrics.png and lr_find.png next to it are included in the report)")]
-        public string Model { get; init; } = "";
-
         [CommandArgument(1, "<folder>")]
         [Description("Labelled images (class sub-folders); every image is evaluated")]
         public string Folder { get; init; } = "";
@@ -39,16 +35,12 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
         [CommandOption("-o|--out <DIR>")]
         [DefaultValue("lumen-interpret")]
         public string Out { get; init; } = "lumen-interpret";
-
-        [CommandOption("--device <DEVICE>")]
-        [DefaultValue("auto")]
-        public string Device { get; init; } = "auto";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.TopLosses < 1) throw new LumenException($"--top-losses must be at least 1, got {settings.TopLosses}");
-        using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
+        using var predictor = settings.LoadPredictor();
         var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
         string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
         var written = ConsoleProgress.Run(progress =>

@@ -11,12 +11,8 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen predict</c>: classify images with an exported model.</summary>
 internal sealed class PredictCommand : Command<PredictCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : ModelSettings
     {
-        [CommandArgument(0, "<model>")]
-        [Description("A .lumen model file")]
-        public string Model { get; init; } = "";
-
         [CommandArgument(1, "<image-or-folder>")]
         [Description("An image file, or a folder searched recursively")]
         public string Input { get; init; } = "";
@@ -34,16 +30,12 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         [Description("Test-time augmentation passes (0 = off)")]
         [DefaultValue(0)]
         public int Tta { get; init; }
-
-        [CommandOption("--device <DEVICE>")]
-        [DefaultValue("auto")]
-        public string Device { get; init; } = "auto";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Top < 1) throw new LumenException($"--top must be at least 1, got {settings.Top}");
-        using var predictor = Predictor.Load(settings.Model, Lumen.Models.Devices.Parse(settings.Device));
+        using var predictor = settings.LoadPredictor();
         List<string> files;
         if (Directory.Exists(settings.Input))
             files = FolderSource.ImageFiles(settings.Input).ToList();

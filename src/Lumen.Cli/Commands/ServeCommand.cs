@@ -8,12 +8,8 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen serve</c>: the upload page and JSON API for a model.</summary>
 internal sealed class ServeCommand : Command<ServeCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : ModelSettings
     {
-        [CommandArgument(0, "<model>")]
-        [Description("A .lumen model file")]
-        public string Model { get; init; } = "";
-
         [CommandOption("--urls <URLS>")]
         [Description("Where to listen (default http://127.0.0.1:5000: loopback only; use http://0.0.0.0:5000 behind a load balancer)")]
         [DefaultValue("http://127.0.0.1:5000")]
@@ -23,10 +19,6 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         [Description("Largest accepted upload in MB (default 10)")]
         [DefaultValue(10.0)]
         public double MaxRequestMb { get; init; } = 10;
-
-        [CommandOption("--device <DEVICE>")]
-        [DefaultValue("auto")]
-        public string Device { get; init; } = "auto";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

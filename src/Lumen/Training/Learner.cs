@@ -177,7 +177,7 @@ public sealed class Learner
         foreach (var cb in Callbacks) cb.BeforeFit(this);
         double smooth = 0;
         int smoothCount = 0;
-        int batchesPerEpoch = TrainingBatchCount;
+        int batchesPerEpoch = Data.Train.BatchCount;
         long total = (long)epochs * batchesPerEpoch;
         try
         {
@@ -219,14 +219,12 @@ public sealed class Learner
         }
     }
 
-    private int TrainingBatchCount => Data.Train.BatchCount;
-
     /// <summary>One training epoch; returns false when interrupted.</summary>
     private bool TrainEpoch(int epoch, int startBatch, Action<int> applySchedule, IProgressTask task, ref double smooth, ref int smoothCount)
     {
         Model.train();
         if (BodyWithoutGrad) Model.Body.eval();
-        int batches = TrainingBatchCount;
+        int batches = Data.Train.BatchCount;
         int b = startBatch;
         foreach (var (x, y) in TrainingBatches(epoch, startBatch))
         {
@@ -332,7 +330,7 @@ public sealed class Learner
         if (UsesFeatureCache)
         {
             var (features, targets) = _featureCache ??= BuildFeatureCache();
-            int bs = Data.Train.BatchSize, batches = TrainingBatchCount;
+            int bs = Data.Train.BatchSize, batches = Data.Train.BatchCount;
             // The same items per batch as the image loader would give (shuffle or oversampling).
             int[] order = Data.Train.EpochOrder(epoch);
             var all = features[0];
