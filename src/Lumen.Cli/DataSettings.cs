@@ -13,7 +13,8 @@ internal class DataSettings : CommandSettings
     public string Folder { get; init; } = "";
 
     [CommandOption("--csv <FILE>")]
-    [Description("CSV of labels (file,label[,is_valid]); several labels per row separated by space or ';' make the data multi-label")]
+    // Help text is console markup: literal brackets are doubled.
+    [Description("CSV of labels (file,label[[,is_valid]]); several labels per row separated by space or ';' make the data multi-label")]
     public string? Csv { get; init; }
 
     [CommandOption("--label-regex <REGEX>")]

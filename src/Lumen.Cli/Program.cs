@@ -7,6 +7,11 @@ namespace Lumen.Cli;
 /// <summary>The <c>lumen</c> command: a thin host that parses arguments and calls the library.</summary>
 public static class Program
 {
+    /// <summary>Lumen's version (the assembly's informational version without the source hash).</summary>
+    public static string Version { get; } =
+        (typeof(LumenException).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0").Split('+')[0];
+
     /// <summary>Runs the command line; returns the process exit code (0 ok, 1 user error, 2 bug).</summary>
     public static int Main(string[] args)
     {
@@ -16,6 +21,7 @@ public static class Program
         app.Configure(config =>
         {
             config.SetApplicationName("lumen");
+            config.SetApplicationVersion(Version);
             config.PropagateExceptions();
             config.AddCommand<DataCommand>("data")
                 .WithDescription("Show classes, counts per split and the data audit (unreadable files, duplicates, leakage, imbalance)")

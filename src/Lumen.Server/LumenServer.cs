@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using BadHttpRequestException = Microsoft.AspNetCore.Http.BadHttpRequestException;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Lumen.Server;
 
@@ -29,6 +30,14 @@ public static class LumenServer
         builder.Services.Configure<FormOptions>(f => f.MultipartBodyLengthLimit = options.MaxRequestBytes);
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; });
+        if (!options.Verbose)
+        {
+            // The framework's per-request lines drown the one line Lumen writes; start-up and warnings stay.
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        }
         return builder;
     }
 
@@ -49,6 +58,22 @@ public static class LumenServer
         var predictor = app.Services.GetRequiredService<Predictor>();
         var queue = app.Services.GetRequiredService<PredictionQueue>();
         app.Lifetime.ApplicationStopped.Register(() => queue.DisposeAsync().AsTask().Wait());
+
+        // One line per request: method, path, status and time (never the image or the query string).
+        var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lumen.Server.Requests");
+        app.Use(async (context, next) =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms", context.Request.Method, context.Request.Path.Value,
+                    context.Response.StatusCode, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        });
 
         // Never a stack trace in a response: unexpected errors become a generic JSON problem.
         app.UseExceptionHandler(errors => errors.Run(async context =>

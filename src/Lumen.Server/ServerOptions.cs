@@ -23,4 +23,10 @@ public sealed record ServerOptions
 
     /// <summary>Device for the model ("auto", "cpu", "cuda").</summary>
     public string Device { get; init; } = "auto";
+
+    /// <summary>
+    /// False (default): one log line per request plus start-up and warnings. True: also ASP.NET Core's
+    /// own information lines (about eight per request).
+    /// </summary>
+    public bool Verbose { get; init; }
 }

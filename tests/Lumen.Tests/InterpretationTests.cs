@@ -150,6 +150,29 @@ public class InterpretationTests
         Assert.True(r < 40 && g > 40 && g < 70 && b > 80, $"header pixel {r},{g},{b}");
     }
 
+
+    [Fact]
+    public void InterpretationWithoutTtaHasNoTtaMetricsAndWithTtaHasBoth()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green" }, 6, size: 32);
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
+        using (var plain = ClassificationInterpretation.FromLearner(learner)) Assert.Null(plain.TtaMetrics);
+        using var tta = ClassificationInterpretation.FromLearner(learner, tta: 2);
+        Assert.Equal(tta.Metrics.Keys.OrderBy(k => k), tta.TtaMetrics!.Keys.OrderBy(k => k));
+    }
+}
+
+/// <summary>
+/// Grad-CAM on a model trained for the purpose. Runs outside the parallel phase: dropout draws from
+/// torch's process-wide generator, so another test training at the same time changed this model's
+/// weights from run to run, and once in a while its accuracy fell short of the 90% the check needs
+/// (the flaky failure). Alone, the run is the same every time.
+/// </summary>
+[Collection(nameof(MemoryCollection))]
+public class GradCamTrainingTests
+{
     [Fact]
     public void GradCamIsHighestWhereTheDecidingSquareIs()
     {
@@ -196,17 +219,5 @@ public class InterpretationTests
         Assert.True(wins >= validSquares.Count * 0.75, $"Grad-CAM peaked on the square in {wins} of {validSquares.Count} images (inside/outside: {string.Join(", ", log)})");
         Assert.Equal(new long[] { validSquares.Count, size, size }, heat.shape);
         Assert.InRange(heat.max().item<float>(), 0.99f, 1.01f);
-    }
-
-    [Fact]
-    public void InterpretationWithoutTtaHasNoTtaMetricsAndWithTtaHasBoth()
-    {
-        using var dir = new TempFolder();
-        dir.AddClasses(new[] { "red", "green" }, 6, size: 32);
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
-        var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
-        using (var plain = ClassificationInterpretation.FromLearner(learner)) Assert.Null(plain.TtaMetrics);
-        using var tta = ClassificationInterpretation.FromLearner(learner, tta: 2);
-        Assert.Equal(tta.Metrics.Keys.OrderBy(k => k), tta.TtaMetrics!.Keys.OrderBy(k => k));
     }
 }

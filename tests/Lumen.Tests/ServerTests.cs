@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SkiaSharp;
 
 namespace Lumen.Tests;
@@ -180,5 +181,56 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
         Assert.NotEmpty(busy);
         Assert.All(busy, r => Assert.Equal("1", r.Headers.GetValues("Retry-After").Single()));
         Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task QuietLogsWriteOneLinePerRequestAndVerboseMore(bool verbose)
+    {
+        var log = new RecordingLoggerProvider();
+        var options = new ServerOptions { ModelPath = model.ModelPath, Device = "cpu", Verbose = verbose };
+        var builder = LumenServer.CreateBuilder(options);
+        builder.Logging.AddProvider(log);
+        builder.WebHost.UseTestServer();
+        await using var app = builder.Build();
+        LumenServer.Map(app);
+        await app.StartAsync();
+        var client = app.GetTestClient();
+        int before = log.Lines.Count;
+        for (int i = 0; i < 3; i++)
+        {
+            var response = await client.PostAsync("/api/predict", Upload(model.Image("red", i)));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        await client.GetAsync("/healthz");
+        var lines = log.Lines.Skip(before).ToList();
+        var requestLines = lines.Where(l => l.StartsWith("Lumen.Server.Requests:")).ToList();
+        Assert.Equal(4, requestLines.Count);
+        Assert.Contains(requestLines, l => l.Contains("POST /api/predict 200"));
+        if (verbose) Assert.True(lines.Count >= 4 * 3, $"verbose logging wrote only {lines.Count} lines");
+        else Assert.True(lines.Count == 4, "quiet logging wrote more than one line per request:\n" + string.Join("\n", lines));
+    }
+}
+
+/// <summary>Collects "category: message" lines of every log entry at Information or above.</summary>
+public sealed class RecordingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider
+{
+    public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(categoryName, Lines);
+
+    public void Dispose() { }
+
+    private sealed class Logger(string category, System.Collections.Concurrent.ConcurrentQueue<string> lines) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Information;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) lines.Enqueue($"{category}: {formatter(state, exception)}");
+        }
     }
 }

@@ -26,17 +26,17 @@ internal sealed class DataCommand : Command<DataSettings>
             && Directory.Exists(Path.Combine(dls.Folder, options.ValidFolder))
             ? $"split: '{options.TrainFolder}'/'{options.ValidFolder}' folders"
             : $"split: seeded random, stratified, valid-pct {options.ValidPct}, seed {options.Seed}";
-        AnsiConsole.MarkupLineInterpolated($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; {split}");
-        if (audit.IgnoredFiles > 0) AnsiConsole.MarkupLineInterpolated($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
+        Say.Line($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; {split}");
+        if (audit.IgnoredFiles > 0) Say.Line($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
 
         if (audit.Unreadable.Count > 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]unreadable files (skipped): {audit.Unreadable.Count}[/]");
-            foreach (var u in audit.Unreadable) AnsiConsole.MarkupLineInterpolated($"  {u.Path}: {u.Reason}");
+            Say.Prefixed("unreadable files (skipped): ", Color.Red, audit.Unreadable.Count.ToString());
+            foreach (var u in audit.Unreadable) Say.Line($"  {u.Path}: {u.Reason}");
         }
         if (audit.Duplicates.Count > 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"byte-identical duplicates: {audit.Duplicates.Count} group(s)");
+            Say.Line($"byte-identical duplicates: {audit.Duplicates.Count} group(s)");
             foreach (var d in audit.Duplicates)
             {
                 string tag = d.CrossesSplit ? " [red](train AND valid: leakage)[/]" : "";
@@ -44,7 +44,7 @@ internal sealed class DataCommand : Command<DataSettings>
             }
         }
         if (audit.Warnings.Count == 0 && audit.Unreadable.Count == 0 && audit.Duplicates.Count == 0)
-            AnsiConsole.MarkupLine("[green]audit: no unreadable files, no duplicates, classes balanced[/]");
+            Say.Success("audit: no unreadable files, no duplicates, classes balanced");
         return 0;
     }
 }

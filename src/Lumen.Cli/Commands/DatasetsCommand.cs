@@ -18,7 +18,7 @@ internal sealed class DatasetsListCommand : Command<DatasetsListCommand.Settings
             table.AddRow(entry.Name, Markup.Escape(entry.Description), $"~{entry.ApproximateBytes / 1e9:F1} GB",
                 store.Cached(entry) is { } c ? Markup.Escape(c.Folder) : "[grey]no[/]");
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLineInterpolated($"cache: {store.Root} (LUMEN_HOME moves it). 'lumen datasets get <name>' downloads; any command taking a data folder also takes a name.");
+        Say.Line($"cache: {store.Root} (LUMEN_HOME moves it). 'lumen datasets get <name>' downloads; any command taking a data folder also takes a name.");
         return 0;
     }
 }
@@ -37,7 +37,7 @@ internal sealed class DatasetsGetCommand : Command<DatasetsGetCommand.Settings>
     {
         var entry = DatasetCommands.Entry(settings.Name);
         var cached = ConsoleProgress.Run(progress => new DatasetStore().Get(entry, progress));
-        AnsiConsole.MarkupLineInterpolated($"{entry.Name} is ready in {cached.Folder}");
+        Say.Line($"{entry.Name} is ready in {cached.Folder}");
         return 0;
     }
 }
@@ -48,6 +48,7 @@ internal sealed class DatasetsAddCommand : Command<DatasetsAddCommand.Settings>
     internal sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<name>")]
+        [Description("The catalogue name the archive belongs to (see 'lumen datasets')")]
         public string Name { get; init; } = "";
 
         [CommandArgument(1, "<archive>")]
@@ -59,7 +60,7 @@ internal sealed class DatasetsAddCommand : Command<DatasetsAddCommand.Settings>
     {
         var entry = DatasetCommands.Entry(settings.Name);
         var cached = ConsoleProgress.Run(progress => new DatasetStore().Add(entry, settings.Archive, progress));
-        AnsiConsole.MarkupLineInterpolated($"{entry.Name} imported; images in {cached.Folder}");
+        Say.Line($"{entry.Name} imported; images in {cached.Folder}");
         return 0;
     }
 }

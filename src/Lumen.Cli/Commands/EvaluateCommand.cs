@@ -9,25 +9,12 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen evaluate</c>: metrics and confusion matrix of a model on a labelled folder.</summary>
 internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
-    internal sealed class Settings : ModelSettings
-    {
-        [CommandArgument(1, "<folder>")]
-        [Description("Labelled images: one sub-folder per class (every image is used)")]
-        public string Folder { get; init; } = "";
-
-        [CommandOption("--csv <FILE>")]
-        [Description("Labels from a CSV instead of folders")]
-        public string? Csv { get; init; }
-
-        [CommandOption("--tta <N>")]
-        [DefaultValue(0)]
-        public int Tta { get; init; }
-    }
+    internal sealed class Settings : ScoringSettings { }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var predictor = settings.LoadPredictor();
-        var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
+        var items = settings.Select(predictor).Items;
         var (predictions, skipped) = ConsoleProgress.Run(progress => Evaluation.Predict(predictor, items, settings.Tta, progress: progress));
         using (predictions)
         {
@@ -46,7 +33,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
                         .Select(p => a == p ? $"[green]{confusion[a, p]}[/]" : confusion[a, p] == 0 ? "[grey]0[/]" : $"[red]{confusion[a, p]}[/]")).ToArray());
                 AnsiConsole.Write(matrix);
             }
-            AnsiConsole.MarkupLineInterpolated($"{predictions.Count} image(s) evaluated, {skipped.Count} skipped");
+            Say.Line($"{predictions.Count} image(s) evaluated, {skipped.Count} skipped");
         }
         return 0;
     }

@@ -25,8 +25,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         using var loaded = ModelFile.Load(settings.Model);
         OnnxExport.Write(loaded, settings.Onnx);
         var p = loaded.Info.Preprocessing;
-        AnsiConsole.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Onnx)}: input 'input' [batch, 3, {p.Size}, {p.Size}], outputs 'logits' and 'probabilities' [batch, {loaded.Info.Classes.Count}]");
-        AnsiConsole.MarkupLineInterpolated($"preprocessing (also in the file's metadata): resize {p.ResizeMethod} to {p.Size}, pixels/255 × {p.Normalization.Scale}{(p.Normalization.Bgr ? ", BGR order" : "")}, minus mean [{string.Join(", ", p.Normalization.Mean)}], divided by std [{string.Join(", ", p.Normalization.Std)}]");
+        Say.Line($"wrote {Path.GetFullPath(settings.Onnx)}: input 'input' [batch, 3, {p.Size}, {p.Size}], outputs 'logits' and 'probabilities' [batch, {loaded.Info.Classes.Count}]");
+        Say.Line($"preprocessing (also in the file's metadata): resize {p.ResizeMethod} to {p.Size}, pixels/255 × {p.Normalization.Scale}{(p.Normalization.Bgr ? ", BGR order" : "")}, minus mean [{string.Join(", ", p.Normalization.Mean)}], divided by std [{string.Join(", ", p.Normalization.Std)}]");
         return 0;
     }
 }

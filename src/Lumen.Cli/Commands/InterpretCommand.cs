@@ -9,17 +9,10 @@ namespace Lumen.Cli.Commands;
 /// <summary><c>lumen interpret</c> / <c>lumen report</c>: interpretation artefacts and the HTML report for a model on a labelled folder.</summary>
 internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
 {
-    internal sealed class Settings : ModelSettings
+    internal sealed class Settings : ScoringSettings
     {
-        [CommandArgument(1, "<folder>")]
-        [Description("Labelled images (class sub-folders); every image is evaluated")]
-        public string Folder { get; init; } = "";
-
-        [CommandOption("--csv <FILE>")]
-        [Description("Labels from a CSV instead of folders")]
-        public string? Csv { get; init; }
-
         [CommandOption("--top-losses <K>")]
+        [Description("How many of the worst-predicted images to show (default 16)")]
         [DefaultValue(16)]
         public int TopLosses { get; init; } = 16;
 
@@ -27,12 +20,8 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
         [Description("Also write the top losses with Grad-CAM overlays")]
         public bool GradCam { get; init; }
 
-        [CommandOption("--tta <N>")]
-        [Description("Also report metrics with N test-time-augmentation passes")]
-        [DefaultValue(0)]
-        public int Tta { get; init; }
-
         [CommandOption("-o|--out <DIR>")]
+        [Description("Folder for the figures, metrics.json and report.html (default lumen-interpret)")]
         [DefaultValue("lumen-interpret")]
         public string Out { get; init; } = "lumen-interpret";
     }
@@ -41,7 +30,8 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
     {
         if (settings.TopLosses < 1) throw new LumenException($"--top-losses must be at least 1, got {settings.TopLosses}");
         using var predictor = settings.LoadPredictor();
-        var items = Evaluation.LabelledItems(predictor, settings.Folder, settings.Csv);
+        var scored = settings.Select(predictor);
+        var items = scored.Items;
         string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
         var written = ConsoleProgress.Run(progress =>
         {
@@ -50,14 +40,16 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
             var content = new ReportContent
             {
                 Title = $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
-                Subtitle = $"{info.Spec.Architecture} ({info.Spec.Weights}), {info.Preprocessing.Size}px, {info.Classes.Count} classes, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}",
+                Subtitle = $"{info.Spec.Architecture} ({info.Spec.Weights}), {info.Preprocessing.Size}px, {info.Classes.Count} classes, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}; "
+                    + $"{items.Count} images scored (--split {settings.Split.ToLowerInvariant()})"
+                    + (settings.Split.Equals("all", StringComparison.OrdinalIgnoreCase) && scored.Trained > 0 ? $", {scored.Trained} of them trained on: metrics are optimistic" : ""),
                 Interpretation = interp,
                 TopLosses = settings.TopLosses,
                 GradCam = settings.GradCam,
             }.WithRunFolder(runDir);
             return InterpretationArtifacts.Write(settings.Out, content);
         });
-        foreach (string path in written) AnsiConsole.MarkupLineInterpolated($"wrote {path}");
+        foreach (string path in written) Say.Line($"wrote {path}");
         return 0;
     }
 }

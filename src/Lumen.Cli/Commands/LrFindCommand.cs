@@ -33,8 +33,8 @@ internal sealed class LrFindCommand : Command<LrFindCommand.Settings>
             return learner.LrFind(iterations: settings.Iterations);
         });
         TrainingPlots.LrFind(result, settings.Out);
-        AnsiConsole.MarkupLineInterpolated($"suggested learning rates: valley {result.Valley:0.##e0} (use this), minimum/10 {result.Minimum:0.##e0}, steep {result.Steep:0.##e0}");
-        AnsiConsole.MarkupLineInterpolated($"plot written to {Path.GetFullPath(settings.Out)}");
+        Say.Line($"suggested learning rates: valley {result.Valley:0.##e0} (use this), minimum/10 {result.Minimum:0.##e0}, steep {result.Steep:0.##e0}");
+        Say.Line($"plot written to {Path.GetFullPath(settings.Out)}");
         return 0;
     }
 }

@@ -80,7 +80,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
             AnsiConsole.Write(table);
         }
         int done = results.Count(r => r.Prediction is not null);
-        AnsiConsole.MarkupLine(Markup.Escape($"{done} image(s) predicted, {results.Count - done} skipped" + (settings.Csv is null ? "" : $"; CSV written to {Path.GetFullPath(settings.Csv)}")));
+        Say.Line(($"{done} image(s) predicted, {results.Count - done} skipped" + (settings.Csv is null ? "" : $"; CSV written to {Path.GetFullPath(settings.Csv)}")));
         return done == 0 ? 1 : 0;
     }
 

@@ -19,6 +19,10 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         [Description("Largest accepted upload in MB (default 10)")]
         [DefaultValue(10.0)]
         public double MaxRequestMb { get; init; } = 10;
+
+        [CommandOption("-v|--verbose")]
+        [Description("Also log ASP.NET Core's own lines (about eight per request); by default one line per request")]
+        public bool Verbose { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -26,8 +30,8 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         if (settings.MaxRequestMb <= 0) throw new LumenException($"--max-request-mb must be positive, got {settings.MaxRequestMb}");
         // Fail on a bad model file before binding the port.
         Lumen.Inference.ModelFile.ReadInfo(settings.Model);
-        var app = LumenServer.Build(new ServerOptions { ModelPath = settings.Model, MaxRequestBytes = (long)(settings.MaxRequestMb * 1024 * 1024), Device = settings.Device }, settings.Urls);
-        AnsiConsole.MarkupLineInterpolated($"serving {Path.GetFileName(settings.Model)} on {settings.Urls} (page at /, API at /api/predict, OpenAPI at /openapi.json); Ctrl+C stops");
+        var app = LumenServer.Build(new ServerOptions { ModelPath = settings.Model, MaxRequestBytes = (long)(settings.MaxRequestMb * 1024 * 1024), Device = settings.Device, Verbose = settings.Verbose }, settings.Urls);
+        Say.Line($"serving {Path.GetFileName(settings.Model)} on {settings.Urls} (page at /, API at /api/predict, OpenAPI at /openapi.json); Ctrl+C stops");
         app.Run();
         return 0;
     }

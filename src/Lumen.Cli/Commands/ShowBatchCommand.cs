@@ -32,7 +32,7 @@ internal sealed class ShowBatchCommand : Command<ShowBatchCommand.Settings>
         var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var grid = dls.ShowBatch(settings.Count, training: !settings.Valid);
         grid.SavePng(settings.Out);
-        AnsiConsole.MarkupLineInterpolated($"wrote {Path.GetFullPath(settings.Out)} ({grid.Width}x{grid.Height}, {Math.Min(settings.Count, (settings.Valid ? dls.Valid : dls.Train).Items.Count)} images, augmentation '{settings.Aug}')");
+        Say.Line($"wrote {Path.GetFullPath(settings.Out)} ({grid.Width}x{grid.Height}, {Math.Min(settings.Count, (settings.Valid ? dls.Valid : dls.Train).Items.Count)} images, augmentation '{settings.Aug}')");
         return 0;
     }
 }

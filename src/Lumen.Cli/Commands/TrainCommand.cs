@@ -61,7 +61,18 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         string outDir = Path.GetFullPath(settings.Out);
         string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
         if (settings.Resume && !File.Exists(checkpoint)) throw new LumenException($"--resume: no checkpoint at {checkpoint}");
-        Directory.CreateDirectory(outDir);
+        // Claimed before any work: a second run into the same folder, or a folder that cannot be
+        // written, fails now rather than after the training.
+        FolderLock folderLock;
+        try
+        {
+            folderLock = FolderLock.Acquire(outDir);
+        }
+        catch (LumenException e)
+        {
+            throw new LumenException("--out: " + e.Message, e);
+        }
+        using var _ = folderLock;
 
         using var interrupt = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -101,17 +112,17 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 return l;
             });
 
-            PrintHistory(learner);
+            PrintHistory(learner, AnsiConsole.Profile.Width);
             TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
             if (learner.History.Count > 0) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
             if (learner.Interrupted)
             {
-                AnsiConsole.MarkupLineInterpolated($"[yellow]interrupted[/]: checkpoint written to {checkpoint}; continue with the same command and --resume");
+                Say.Prefixed("interrupted: ", Color.Yellow, $"checkpoint written to {checkpoint}; continue with the same command and --resume");
                 return 130;
             }
             string modelPath = Path.Combine(outDir, "model.lumen");
             ModelFile.Export(learner, modelPath);
-            if (learner.StopReason is { } reason) AnsiConsole.MarkupLineInterpolated($"stopped early: {reason}");
+            if (learner.StopReason is { } reason) Say.Line($"stopped early: {reason}");
             if (settings.Report)
             {
                 ConsoleProgress.Run(progress =>
@@ -129,9 +140,9 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                         GradCam = true,
                     }.WithRunFolder(outDir));
                 });
-                AnsiConsole.MarkupLineInterpolated($"report written to {Path.Combine(outDir, "report.html")}");
+                Say.Line($"report written to {Path.Combine(outDir, "report.html")}");
             }
-            AnsiConsole.MarkupLineInterpolated($"[green]model written to {modelPath}[/]; history, losses.png and metrics.png in {outDir}");
+            Say.Success($"model written to {modelPath}; history, losses.png and metrics.png in {outDir}");
             return 0;
         }
         finally
@@ -145,15 +156,15 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             ? lr
             : throw new LumenException($"--lr must be a positive number (e.g. 2e-3) or 'auto', got '{text}'");
 
-    internal static void PrintHistory(Learner learner)
+    /// <summary>The epoch table, fitted to the console's width (bands of columns rather than cut headers).</summary>
+    internal static void PrintHistory(Learner learner, int width)
     {
         if (learner.History.Count == 0) return;
         var names = learner.History.SelectMany(h => h.Metrics.Keys).Distinct().ToList();
-        var table = new Table().AddColumns(new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(names).Append("time").ToArray());
-        foreach (var h in learner.History)
-            table.AddRow(new[] { (h.Epoch + 1).ToString(), h.Phase, $"{h.TrainLoss:F4}", $"{h.ValidLoss:F4}" }
-                .Concat(names.Select(n => h.Metrics.TryGetValue(n, out double v) ? $"{v:F4}" : ""))
-                .Append(TimeSpan.FromSeconds(h.Seconds).ToString(@"mm\:ss")).ToArray());
-        AnsiConsole.Write(table);
+        var headers = new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(names).Append("time").ToList();
+        var rows = learner.History.Select(h => (IReadOnlyList<string>)new[] { (h.Epoch + 1).ToString(), h.Phase, $"{h.TrainLoss:F4}", $"{h.ValidLoss:F4}" }
+            .Concat(names.Select(n => h.Metrics.TryGetValue(n, out double v) ? $"{v:F4}" : ""))
+            .Append(TimeSpan.FromSeconds(h.Seconds).ToString(@"mm\:ss")).ToList()).ToList();
+        foreach (string line in TextTable.Lines(headers, rows, width)) Say.Line(line);
     }
 }

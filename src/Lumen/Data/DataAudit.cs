@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Lumen.Imaging;
 
 namespace Lumen.Data;
@@ -50,7 +49,7 @@ public sealed record DataAudit(
                 try
                 {
                     byte[] bytes = File.ReadAllBytes(path);
-                    hashes[i] = Convert.ToHexString(SHA256.HashData(bytes));
+                    hashes[i] = ContentHash.Of(bytes);
                     ImageDecoder.Decode(bytes, path, shortSideHint);
                 }
                 catch (ImageDecodeException e)
@@ -72,7 +71,7 @@ public sealed record DataAudit(
 
     /// <summary>Builds the audit of split, readable items.</summary>
     internal static DataAudit Build(IReadOnlyList<LabelledItem> items, IReadOnlyList<Split> splits, IReadOnlyList<string> hashes,
-        Vocabulary vocab, IReadOnlyList<UnreadableFile> unreadable, int ignored)
+        Vocabulary vocab, IReadOnlyList<UnreadableFile> unreadable, int ignored, IReadOnlyList<string>? listingWarnings = null)
     {
         var counts = vocab.Classes.Select(c => new ClassCount(c,
             Enumerable.Range(0, items.Count).Count(i => splits[i] == Split.Train && items[i].Labels.Contains(c)),
@@ -88,7 +87,7 @@ public sealed record DataAudit(
             .OrderBy(d => d.Paths[0], StringComparer.Ordinal)
             .ToList();
 
-        var warnings = new List<string>();
+        var warnings = new List<string>(listingWarnings ?? Array.Empty<string>());
         int leaks = duplicates.Count(d => d.CrossesSplit);
         if (leaks > 0)
             warnings.Add($"LEAKAGE: {leaks} group(s) of identical files have copies in both training and validation; validation metrics will be optimistic. Remove the copies.");

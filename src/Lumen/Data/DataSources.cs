@@ -9,21 +9,24 @@ namespace Lumen.Data;
 /// <param name="Missing">Files a label list names that do not exist, with the reason.</param>
 /// <param name="IgnoredFiles">Files skipped because they are not images or have no class folder.</param>
 /// <param name="MultiLabel">True when items may carry several labels (multi-hot targets).</param>
+/// <param name="Warnings">What the user should know about the listing (link cycles, unreadable folders).</param>
 public sealed record SourceListing(
     IReadOnlyList<LabelledItem> Items,
     IReadOnlyList<Split>? FixedSplit,
     IReadOnlyList<UnreadableFile> Missing,
     int IgnoredFiles,
-    bool MultiLabel);
+    bool MultiLabel,
+    IReadOnlyList<string>? Warnings = null);
 
 /// <summary>A file that could not be used, with the reason.</summary>
 public sealed record UnreadableFile(string Path, string Reason);
 
 /// <summary>
 /// Folder-per-class images (fastai's <c>from_folder</c> with <c>parent_label</c>): each image's label is
-/// the name of the folder that holds it; folders are searched recursively; hidden files and folders
-/// (names starting with '.', such as <c>.ipynb_checkpoints</c>) and non-image files are ignored. When the
-/// folder has <c>train/</c> and <c>valid/</c> sub-folders they define the split.
+/// the name of the folder that holds it; folders are searched recursively (symbolic links followed, see
+/// <see cref="FolderWalk"/>); hidden files and folders (names starting with '.', such as
+/// <c>.ipynb_checkpoints</c>) and non-image files are ignored. When the folder has <c>train/</c> and
+/// <c>valid/</c> sub-folders they define the split.
 /// </summary>
 public static class FolderSource
 {
@@ -36,13 +39,14 @@ public static class FolderSource
         string train = Path.Combine(root, trainFolder), valid = Path.Combine(root, validFolder);
         if (Directory.Exists(train) && Directory.Exists(valid))
         {
-            var (trainItems, ignoredTrain) = ScanTree(train);
-            var (validItems, ignoredValid) = ScanTree(valid);
-            var splits = Enumerable.Repeat(Split.Train, trainItems.Count).Concat(Enumerable.Repeat(Split.Valid, validItems.Count)).ToArray();
-            return new SourceListing(trainItems.Concat(validItems).ToArray(), splits, Array.Empty<UnreadableFile>(), ignoredTrain + ignoredValid, false);
+            var t = ScanTree(train);
+            var v = ScanTree(valid);
+            var splits = Enumerable.Repeat(Split.Train, t.Items.Count).Concat(Enumerable.Repeat(Split.Valid, v.Items.Count)).ToArray();
+            return new SourceListing(t.Items.Concat(v.Items).ToArray(), splits, t.Walk.Broken.Concat(v.Walk.Broken).ToList(), t.Ignored + v.Ignored, false,
+                t.Walk.Warnings.Concat(v.Walk.Warnings).ToList());
         }
-        var (items, ignored) = ScanTree(root);
-        return new SourceListing(items, null, Array.Empty<UnreadableFile>(), ignored, false);
+        var all = ScanTree(root);
+        return new SourceListing(all.Items, null, all.Walk.Broken, all.Ignored, false, all.Walk.Warnings);
     }
 
     /// <summary>
@@ -66,21 +70,22 @@ public static class FolderSource
         if (regex.GetGroupNumbers().Length < 2) throw new DataException($"--label-regex '{pattern}' needs a capture group, e.g. '^(.+)_\\d+\\.jpg$'");
         var items = new List<LabelledItem>();
         int ignored = 0;
-        foreach (string file in EnumerateVisibleFiles(root))
+        var walk = FolderWalk.Walk(root);
+        foreach (string file in walk.Files)
         {
             var match = regex.Match(Path.GetFileName(file));
             if (!ImageDecoder.IsImageFile(file) || !match.Success || match.Groups[1].Value.Length == 0) { ignored++; continue; }
             items.Add(new LabelledItem(file, match.Groups[1].Value));
         }
-        items.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return new SourceListing(items, null, Array.Empty<UnreadableFile>(), ignored, false);
+        return new SourceListing(items, null, walk.Broken, ignored, false, walk.Warnings);
     }
 
-    private static (List<LabelledItem> Items, int Ignored) ScanTree(string top)
+    private static (List<LabelledItem> Items, int Ignored, FolderWalk.Result Walk) ScanTree(string top)
     {
         var items = new List<LabelledItem>();
         int ignored = 0;
-        foreach (string file in EnumerateVisibleFiles(top))
+        var walk = FolderWalk.Walk(top);
+        foreach (string file in walk.Files)
         {
             string? parent = Path.GetDirectoryName(file);
             // A file directly in the top folder has no class folder, so no label.
@@ -91,34 +96,13 @@ public static class FolderSource
             }
             items.Add(new LabelledItem(file, Path.GetFileName(parent)));
         }
-        // Sorted so that splits and batches never depend on the file system's enumeration order.
-        items.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return (items, ignored);
+        // The walk lists files sorted, so splits and batches never depend on the file system's enumeration order.
+        return (items, ignored, walk);
     }
 
-    /// <summary>Every image file below <paramref name="folder"/> (recursively, hidden ones skipped), sorted.</summary>
+    /// <summary>Every image file below <paramref name="folder"/> (recursively, links followed, hidden ones skipped), sorted.</summary>
     public static IReadOnlyList<string> ImageFiles(string folder) =>
-        EnumerateVisibleFiles(Path.GetFullPath(folder)).Where(ImageDecoder.IsImageFile).OrderBy(f => f, StringComparer.Ordinal).ToList();
-
-    /// <summary>All files below <paramref name="top"/>, skipping hidden files and folders and macOS archive debris.</summary>
-    internal static IEnumerable<string> EnumerateVisibleFiles(string top)
-    {
-        var pending = new Stack<string>();
-        pending.Push(top);
-        while (pending.Count > 0)
-        {
-            string dir = pending.Pop();
-            foreach (string sub in Directory.EnumerateDirectories(dir))
-            {
-                string name = Path.GetFileName(sub);
-                if (!name.StartsWith('.') && name != "__MACOSX") pending.Push(sub);
-            }
-            foreach (string file in Directory.EnumerateFiles(dir))
-            {
-                if (!Path.GetFileName(file).StartsWith('.')) yield return file;
-            }
-        }
-    }
+        FolderWalk.Walk(folder).Files.Where(ImageDecoder.IsImageFile).ToList();
 }
 
 /// <summary>

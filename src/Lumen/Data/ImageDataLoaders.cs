@@ -9,8 +9,9 @@ namespace Lumen.Data;
 /// </summary>
 public sealed class ImageDataLoaders
 {
-    private ImageDataLoaders(string folder, DataOptions options, DataLoader train, DataLoader valid, DataAudit audit)
+    private ImageDataLoaders(string folder, DataOptions options, DataLoader train, DataLoader valid, DataAudit audit, IReadOnlyDictionary<string, string> contentHashes)
     {
+        ContentHashes = contentHashes;
         Folder = folder;
         Options = options;
         Train = train;
@@ -32,6 +33,9 @@ public sealed class ImageDataLoaders
 
     /// <summary>What was found in the data.</summary>
     public DataAudit Audit { get; }
+
+    /// <summary>Every training and validation image's <see cref="ContentHash"/>, by path.</summary>
+    public IReadOnlyDictionary<string, string> ContentHashes { get; }
 
     /// <summary>The sorted class names.</summary>
     public Vocabulary Vocab => Train.Vocab;
@@ -85,13 +89,15 @@ public sealed class ImageDataLoaders
                 ? $"the validation split of '{folder}' is empty: too few images for --valid-pct {options.ValidPct}"
                 : $"the validation split of '{folder}' is empty ('{options.ValidFolder}' folder or is_valid column has no readable images)");
 
-        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles);
+        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings);
         foreach (string warning in audit.Warnings) progress.Warn(warning);
 
         device ??= CPU;
         var train = new DataLoader(trainItems, vocab, listing.MultiLabel, options, training: true, device);
         var valid = new DataLoader(validItems, vocab, listing.MultiLabel, options, training: false, device);
-        return new ImageDataLoaders(folder, options, train, valid, audit);
+        var contentHashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < items.Count; i++) contentHashes[items[i].Path] = itemHashes[i];
+        return new ImageDataLoaders(folder, options, train, valid, audit, contentHashes);
     }
 
     /// <summary>
@@ -102,11 +108,11 @@ public sealed class ImageDataLoaders
     {
         if (ReferenceEquals(normalization, Options.Normalization)) return this;
         var options = Options with { Normalization = normalization };
-        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit);
+        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes);
     }
 
     /// <summary>The same data with another training loader (e.g. one that oversamples).</summary>
-    public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit);
+    public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit, ContentHashes);
 
     /// <summary>
     /// A grid of the first <paramref name="count"/> images of a batch as the model sees them (after

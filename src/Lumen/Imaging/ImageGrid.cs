@@ -62,14 +62,34 @@ public static class ImageGrid
                 string[] lines = cell.Caption.Split('\n');
                 for (int l = 0; l < lines.Length; l++)
                 {
-                    string line = Fit(lines[l], font, cellSize);
-                    float tw = font.MeasureText(line);
-                    canvas.DrawText(line, x + (cellSize - tw) / 2, y + cellSize + captionSize * (1.1f + 1.25f * l), font, textPaint);
+                    var (line, size) = FitLine(lines[l], captionSize, cellSize);
+                    using var lineFont = new SKFont(CaptionTypeface, size);
+                    float tw = lineFont.MeasureText(line);
+                    canvas.DrawText(line, x + (cellSize - tw) / 2, y + cellSize + captionSize * (1.1f + 1.25f * l), lineFont, textPaint);
                 }
             }
         }
         // The canvas was cleared to opaque white, so premultiplied and plain RGBA bytes are the same.
         return RgbImage.FromBitmap(bitmap);
+    }
+
+    /// <summary>Smallest caption font, as a fraction of the normal size, before text is shortened.</summary>
+    internal const float MinCaptionScale = 0.6f;
+
+    /// <summary>
+    /// How a caption line is drawn in <paramref name="maxWidth"/> pixels: whole, in a smaller font if
+    /// needed (down to <see cref="MinCaptionScale"/> of <paramref name="size"/>), so class names stay
+    /// readable; only text too long even then is shortened with an ellipsis.
+    /// </summary>
+    internal static (string Text, float Size) FitLine(string text, float size, float maxWidth)
+    {
+        using var font = new SKFont(CaptionTypeface, size);
+        float width = font.MeasureText(text);
+        if (width <= maxWidth) return (text, size);
+        float smaller = size * maxWidth / width;
+        if (smaller >= size * MinCaptionScale) return (text, smaller);
+        using var small = new SKFont(CaptionTypeface, size * MinCaptionScale);
+        return (Fit(text, small, maxWidth), size * MinCaptionScale);
     }
 
     /// <summary>Shortens text with an ellipsis until it fits <paramref name="maxWidth"/> pixels.</summary>

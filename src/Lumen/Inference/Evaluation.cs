@@ -4,6 +4,32 @@ using static TorchSharp.torch;
 
 namespace Lumen.Inference;
 
+/// <summary>Which of a labelled folder's images to score.</summary>
+public enum ScoreSplit
+{
+    /// <summary>Every image (metrics are optimistic when some were trained on).</summary>
+    All,
+
+    /// <summary>Only the images the model was validated on (a training folder's held-out 20%).</summary>
+    Valid,
+
+    /// <summary>Every image the model was not trained on.</summary>
+    Unseen,
+}
+
+/// <summary>The images chosen for scoring, and how the folder overlaps the model's training data.</summary>
+/// <param name="Items">The images to score.</param>
+/// <param name="Listed">Images found in the folder.</param>
+/// <param name="Trained">Of those, images the model was trained on (by content); null when the model file does not record it.</param>
+/// <param name="Validated">Of those, images the model was validated on; null when unknown.</param>
+public sealed record ScoredImages(IReadOnlyList<LabelledItem> Items, int Listed, int? Trained, int? Validated)
+{
+    /// <summary>A warning when scored images were trained on (their metrics flatter the model), else null.</summary>
+    public string? TrainedOnWarning(ScoreSplit split) => split == ScoreSplit.All && Trained > 0
+        ? $"{Trained} of the {Listed} images were used to train this model, so these metrics are optimistic; score only its validation images with split 'valid', or every image it has not seen with 'unseen'"
+        : null;
+}
+
 /// <summary>
 /// Runs an exported model over labelled images (a held-out folder): predictions, per-item losses and
 /// metrics, computed with the model's own preprocessing. Unreadable files are reported and skipped.
@@ -21,6 +47,44 @@ public static class Evaluation
         if (unknown.Count > 0)
             throw new DataException($"'{folder}' has classes the model does not know: {string.Join(", ", unknown)}; the model's classes are {string.Join(", ", predictor.Classes)}");
         return listing.Items;
+    }
+
+    /// <summary>
+    /// Chooses the images to score according to <paramref name="split"/>, comparing their content with
+    /// the images the model file records as trained and validated on.
+    /// </summary>
+    /// <exception cref="LumenException">A split other than all was asked of a model that does not record its
+    /// images, or no image is left.</exception>
+    public static ScoredImages SelectSplit(Predictor predictor, IReadOnlyList<LabelledItem> items, ScoreSplit split, int workers = 0)
+    {
+        if (predictor.Images is not { } images)
+        {
+            if (split != ScoreSplit.All)
+                throw new LumenException($"split '{split.ToString().ToLowerInvariant()}' needs to know which images the model was trained on, and this model file does not record it (it was written by an older Lumen); retrain, or score all images");
+            return new ScoredImages(items, items.Count, null, null);
+        }
+        var hashes = new string?[items.Count];
+        Parallel.For(0, items.Count, new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount }, i =>
+        {
+            // An unreadable file is scored (and then reported as skipped) rather than dropped here.
+            try { hashes[i] = ContentHash.OfFile(items[i].Path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { hashes[i] = null; }
+        });
+        bool InTrain(int i) => hashes[i] is { } h && images.Train.Contains(h);
+        bool InValid(int i) => hashes[i] is { } h && images.Valid.Contains(h);
+        var indices = Enumerable.Range(0, items.Count);
+        var chosen = split switch
+        {
+            ScoreSplit.Valid => indices.Where(InValid),
+            ScoreSplit.Unseen => indices.Where(i => !InTrain(i)),
+            _ => indices,
+        };
+        var selected = chosen.Select(i => items[i]).ToList();
+        if (selected.Count == 0)
+            throw new DataException(split == ScoreSplit.Valid
+                ? $"none of the {items.Count} images is one the model was validated on (split 'valid' keeps only those); is this the folder it was trained from?"
+                : $"all {items.Count} images were used to train the model: none is left to score with split 'unseen'");
+        return new ScoredImages(selected, items.Count, indices.Count(InTrain), indices.Count(InValid));
     }
 
     /// <summary>Predicts every item in batches; returns predictions (with losses) and the files that could not be read.</summary>

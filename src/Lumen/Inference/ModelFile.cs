@@ -50,9 +50,29 @@ public sealed record ModelInfo(string Format, int Version, ModelSpec Spec, IRead
 public sealed record TrainingInfo(IReadOnlyDictionary<string, double> Metrics, int Epochs, int Seed, DateTime CreatedUtc, string LumenVersion,
     string DataFingerprint, int TrainItems, int ValidItems, string Loss, Lumen.Augment.AugmentOptions Augment);
 
-/// <summary>A model loaded from a file: the network and everything needed to use it.</summary>
-public sealed class LoadedModel(VisionModel model, ModelInfo info) : IDisposable
+/// <summary>
+/// Which images a model was trained and validated on, by <see cref="ContentHash"/> (so copies under
+/// other names are recognised). Kept in the model file's <c>images.json</c>.
+/// </summary>
+/// <param name="Train">Hashes of the training images.</param>
+/// <param name="Valid">Hashes of the validation images.</param>
+public sealed record TrainingImages(IReadOnlySet<string> Train, IReadOnlySet<string> Valid)
 {
+    /// <summary>The record of <paramref name="data"/>'s split.</summary>
+    public static TrainingImages Of(ImageDataLoaders data) => new(
+        data.Train.Items.Select(i => data.ContentHashes[i.Path]).ToHashSet(StringComparer.Ordinal),
+        data.Valid.Items.Select(i => data.ContentHashes[i.Path]).ToHashSet(StringComparer.Ordinal));
+}
+
+/// <summary>A model loaded from a file: the network and everything needed to use it.</summary>
+/// <param name="model">The network.</param>
+/// <param name="info">The file's metadata.</param>
+/// <param name="images">The images it was trained on; null for files written before Lumen recorded them.</param>
+public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImages? images = null) : IDisposable
+{
+    /// <summary>Which images the model was trained and validated on (null when the file does not say).</summary>
+    public TrainingImages? Images { get; } = images;
+
     /// <summary>The network (eval mode).</summary>
     public VisionModel Model { get; } = model;
 
@@ -87,11 +107,12 @@ public static class ModelFile
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
         var preprocessing = new Preprocessing(data.Options.Size, data.Options.ResizeMethod, data.Options.PadMode, learner.Model.Normalization);
-        return Save(learner.Model, data.Vocab.Classes, data.MultiLabel, 0.5, preprocessing, training, path);
+        return Save(learner.Model, data.Vocab.Classes, data.MultiLabel, 0.5, preprocessing, training, path, TrainingImages.Of(data));
     }
 
     /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>
-    public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, bool multiLabel, double threshold, Preprocessing preprocessing, TrainingInfo training, string path)
+    public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, bool multiLabel, double threshold, Preprocessing preprocessing, TrainingInfo training, string path,
+        TrainingImages? images = null)
     {
         byte[] weights;
         using (var memory = new MemoryStream())
@@ -108,6 +129,9 @@ public static class ModelFile
                 writer.Write(JsonSerializer.Serialize(info, Json));
             using (var entry = zip.CreateEntry("weights.safetensors", CompressionLevel.NoCompression).Open())
                 entry.Write(weights);
+            if (images is not null)
+                using (var writer = new StreamWriter(zip.CreateEntry(ImagesEntry).Open()))
+                    writer.Write(JsonSerializer.Serialize(new ImagesDocument(images.Train.Order(StringComparer.Ordinal).ToList(), images.Valid.Order(StringComparer.Ordinal).ToList()), Json));
         });
         return info;
     }
@@ -150,7 +174,26 @@ public static class ModelFile
         }
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
         model.eval();
-        return new LoadedModel(model, info);
+        return new LoadedModel(model, info, ReadImages(zip, path));
+    }
+
+    private const string ImagesEntry = "images.json";
+
+    private sealed record ImagesDocument(List<string> Train, List<string> Valid);
+
+    private static TrainingImages? ReadImages(ZipArchive zip, string path)
+    {
+        if (zip.GetEntry(ImagesEntry) is not { } entry) return null;
+        try
+        {
+            using var reader = new StreamReader(entry.Open());
+            var doc = JsonSerializer.Deserialize<ImagesDocument>(reader.ReadToEnd(), Json);
+            return doc is null ? null : new TrainingImages(doc.Train.ToHashSet(StringComparer.Ordinal), doc.Valid.ToHashSet(StringComparer.Ordinal));
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException)
+        {
+            throw new LumenException($"'{path}' is corrupt: its {ImagesEntry} cannot be read ({e.Message})", e);
+        }
     }
 
     private static ZipArchive Open(string path)

@@ -53,6 +53,9 @@ public sealed class Predictor : IDisposable
     /// <summary>The model's metadata.</summary>
     public ModelInfo Info => _loaded.Info;
 
+    /// <summary>Which images the model was trained and validated on (null for files that do not record it).</summary>
+    public TrainingImages? Images => _loaded.Images;
+
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes => _loaded.Info.Classes;
 

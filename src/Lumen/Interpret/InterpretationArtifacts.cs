@@ -36,7 +36,7 @@ public static class InterpretationArtifacts
         if (content.GradCam) Save("top_losses_gradcam.png", InterpretationPlots.TopLosses(interp, content.TopLosses, gradCam: true));
 
         string metricsPath = Path.Combine(folder, "metrics.json");
-        AtomicFile.WriteAllText(metricsPath, JsonSerializer.Serialize(MetricsDocument(interp, content.TopLosses), new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(metricsPath, JsonSerializer.Serialize(MetricsDocument(interp, content.TopLosses), LumenJson.Options));
         written.Add(metricsPath);
         string reportPath = Path.Combine(folder, "report.html");
         HtmlReport.Write(reportPath, content);
@@ -56,7 +56,7 @@ public static class InterpretationArtifacts
             ["tta_passes"] = interp.TtaPasses,
             ["tta_metrics"] = interp.TtaMetrics,
             ["classification_report"] = interp.Report(),
-            ["top_losses"] = interp.TopLosses(topLosses).Select(t => new { file = t.Item.Path, t.Predicted, t.Actual, loss = t.Loss, probability_of_actual = float.IsNaN(t.ProbabilityOfActual) ? (float?)null : t.ProbabilityOfActual }),
+            ["top_losses"] = interp.TopLosses(topLosses).Select(t => new { file = t.Item.Path, predicted = t.Predicted, actual = t.Actual, loss = t.Loss, probability_of_actual = float.IsNaN(t.ProbabilityOfActual) ? (float?)null : t.ProbabilityOfActual }),
         };
         if (!interp.Predictions.MultiLabel)
         {

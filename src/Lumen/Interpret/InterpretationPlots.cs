@@ -72,6 +72,13 @@ public static class InterpretationPlots
         });
     }
 
+    /// <summary>
+    /// A top loss's caption: predicted and actual class each on its own line (so neither is cut off
+    /// to make room for the other), then loss / probability of the actual class.
+    /// </summary>
+    internal static string TopLossCaption(TopLoss t) =>
+        $"{t.Predicted}\n{t.Actual}\n{t.Loss.ToString("F2", CultureInfo.InvariantCulture)} / {(float.IsNaN(t.ProbabilityOfActual) ? "-" : t.ProbabilityOfActual.ToString("F2", CultureInfo.InvariantCulture))}";
+
     /// <summary>fastai's <c>plot_top_losses</c>: each image captioned "predicted / actual / loss / probability of actual", optionally with Grad-CAM.</summary>
     public static RgbImage TopLosses(ClassificationInterpretation interpretation, int k = 16, bool gradCam = false)
     {
@@ -80,10 +87,8 @@ public static class InterpretationPlots
         var images = gradCam
             ? interpretation.GradCamImages(top.Select(t => t.Item).ToList())
             : top.Select(t => interpretation.DisplayImage(t.Item)).ToList();
-        var cells = top.Select((t, i) => new GridCell(images[i],
-            $"{t.Predicted} / {t.Actual}\n{t.Loss:F2} / {(float.IsNaN(t.ProbabilityOfActual) ? "-" : t.ProbabilityOfActual.ToString("F2", CultureInfo.InvariantCulture))}",
-            Highlight: t.Predicted != t.Actual)).ToList();
-        return ImageGrid.Render(cells, 180, title: (gradCam ? "Grad-CAM on top losses: " : "Top losses: ") + "predicted / actual, loss / probability of actual");
+        var cells = top.Select((t, i) => new GridCell(images[i], TopLossCaption(t), Highlight: t.Predicted != t.Actual)).ToList();
+        return ImageGrid.Render(cells, 180, title: (gradCam ? "Grad-CAM on top losses: " : "Top losses: ") + "predicted, actual, loss / probability of actual");
     }
 
     /// <summary>

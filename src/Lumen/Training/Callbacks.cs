@@ -124,24 +124,7 @@ public sealed class SaveBest(string monitor = "valid_loss") : ICallback
 /// <summary>Writes the epoch table to <c>history.csv</c> and <c>history.json</c> after every epoch (atomically).</summary>
 public sealed class HistoryWriter(string folder) : ICallback
 {
-    void ICallback.AfterEpoch(Learner learner, EpochRecord record)
-    {
-        var rows = learner.History;
-        var metricNames = rows.SelectMany(r => r.Metrics.Keys).Distinct().ToList();
-        var csv = new StringBuilder();
-        csv.AppendLine(string.Join(",", new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(metricNames).Append("seconds")));
-        foreach (var r in rows)
-        {
-            var cells = new List<string> { r.Epoch.ToString(CultureInfo.InvariantCulture), r.Phase, F(r.TrainLoss), F(r.ValidLoss) };
-            cells.AddRange(metricNames.Select(m => r.Metrics.TryGetValue(m, out double v) ? F(v) : ""));
-            cells.Add(r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
-            csv.AppendLine(string.Join(",", cells));
-        }
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), csv.ToString());
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
-    }
-
-    private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+    void ICallback.AfterEpoch(Learner learner, EpochRecord record) => HistoryFile.Write(folder, learner.History);
 }
 
 /// <summary>Saves a resumable checkpoint after every epoch (and when training is interrupted).</summary>

@@ -1,0 +1,116 @@
+using System.ComponentModel;
+using System.Reflection;
+using Lumen.Tests.Support;
+using Spectre.Console.Cli;
+
+namespace Lumen.Tests;
+
+/// <summary>What a new user meets first: help, version, export and messages that never crash.</summary>
+[Collection(nameof(ConsoleCollection))]
+public class CliRobustnessTests
+{
+    private static (int Code, string Error) Run(params string[] args)
+    {
+        var error = new StringWriter();
+        TextWriter original = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            return (Lumen.Cli.Program.Main(args), error.ToString());
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+    }
+
+    public static TheoryData<string> Commands => new()
+    {
+        "data", "train", "lr-find", "predict", "evaluate", "serve", "export", "interpret", "report",
+        "datasets", "datasets list", "datasets get", "datasets add", "models", "show-batch",
+    };
+
+    [Theory]
+    [MemberData(nameof(Commands))]
+    public void EveryCommandsHelpWorks(string command)
+    {
+        var (code, error) = Run(command.Split(' ').Append("--help").ToArray());
+        Assert.True(code == 0, $"lumen {command} --help exited {code}: {error}");
+    }
+
+    [Fact]
+    public void EveryOptionAndArgumentIsDescribed()
+    {
+        var settings = typeof(Lumen.Cli.Program).Assembly.GetTypes().Where(t => typeof(CommandSettings).IsAssignableFrom(t));
+        var undescribed = settings.SelectMany(t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            .Where(p => p.GetCustomAttribute<CommandOptionAttribute>() is not null || p.GetCustomAttribute<CommandArgumentAttribute>() is not null)
+            .Where(p => string.IsNullOrWhiteSpace(p.GetCustomAttribute<DescriptionAttribute>()?.Description))
+            .Select(p => $"{p.DeclaringType!.Name}.{p.Name}").Distinct().ToList();
+        Assert.True(undescribed.Count == 0, "options without a description: " + string.Join(", ", undescribed));
+    }
+
+    [Fact]
+    public void ExportWritesTheOnnxFileAndExitsZero()
+    {
+        using var dir = new TempFolder();
+        string model = TinyModel.Save(dir.File("model.lumen"));
+        var (code, error) = Run("export", model, "--onnx", dir.File("model.onnx"));
+        Assert.True(code == 0, error);
+        Assert.True(new FileInfo(dir.File("model.onnx")).Length > 1_000_000);
+    }
+
+    [Fact]
+    public void VersionIsPrinted()
+    {
+        var (code, output) = LumenProcess.Run("--version");
+        Assert.True(code == 0, output);
+        Assert.Equal(Lumen.Cli.Program.Version, output.Trim());
+        Assert.Matches(@"^\d+\.\d+\.\d+", Lumen.Cli.Program.Version);
+    }
+
+    [Fact]
+    public void BracketsInFileClassAndErrorTextAreNotMarkup()
+    {
+        using var dir = new TempFolder();
+        string model = TinyModel.Save(dir.File("m [v1].lumen"), new[] { "[red]", "green[/]" });
+        var image = TestImages.Encode(TestImages.Pattern(40, 40, 1), SkiaSharp.SKEncodedImageFormat.Png);
+        string file = dir.Write("scan [1] [bold].png", image);
+        var (code, error) = Run("predict", model, file);
+        Assert.True(code == 0, error);
+        (code, error) = Run("data", dir.File("no [such] folder"));
+        Assert.Equal(1, code);
+        Assert.Contains("no [such] folder", error);
+        (code, error) = Run("export", model, "--onnx", dir.File("out [x].onnx"));
+        Assert.True(code == 0, error);
+    }
+
+    [Fact]
+    public void ModelsListsEveryArchitectureQuickly()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, error) = Run("models");
+        Assert.True(code == 0, error);
+        // It used to initialise ~600M random weights (14 s); on the meta device it takes well under a second.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"lumen models took {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    [Fact]
+    public void ASecondTrainIntoTheSameOutStopsAtOnce()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 4);
+        string outDir = dir.File("out");
+        using (FolderLock.Acquire(outDir))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var (code, error) = Run("train", dir.Path, "--out", outDir, "--size", "16", "--epochs", "1", "--weights", "none");
+            Assert.Equal(1, code);
+            Assert.Contains("--out", error);
+            Assert.Contains("in use by another Lumen run", error);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10));
+        }
+        // Released: the folder can be claimed again, and the lock file is gone.
+        using (FolderLock.Acquire(outDir)) { }
+        Assert.False(File.Exists(Path.Combine(outDir, FolderLock.FileName)));
+    }
+}
