@@ -113,4 +113,21 @@ public class CliRobustnessTests
         using (FolderLock.Acquire(outDir)) { }
         Assert.False(File.Exists(Path.Combine(outDir, FolderLock.FileName)));
     }
+
+    [Fact]
+    public void WhatTheReadmesCommandsWriteIsIgnoredByGit()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Lumen.sln"))) root = root.Parent;
+        Assert.True(root is not null && Directory.Exists(Path.Combine(root.FullName, ".git")), "the tests run from a git checkout of Lumen");
+        var outputs = new[] { "runs/mri/model.lumen", "lumen-out/history.csv", "lumen-interpret/report.html", "interp/metrics.json", "batch.png", "lr_find.png", "model.onnx", "out.csv" };
+        var psi = new System.Diagnostics.ProcessStartInfo("git") { WorkingDirectory = root!.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "check-ignore", "--no-index", "--verbose", "--non-matching" }.Concat(outputs)) psi.ArgumentList.Add(a);
+        using var git = System.Diagnostics.Process.Start(psi)!;
+        string report = git.StandardOutput.ReadToEnd() + git.StandardError.ReadToEnd();
+        git.WaitForExit();
+        // --non-matching lists every path; the ones no rule ignores start with "::".
+        var notIgnored = report.Split('\n').Where(l => l.StartsWith("::")).ToList();
+        Assert.True(notIgnored.Count == 0 && report.Contains(".gitignore"), "not ignored:\n" + report);
+    }
 }

@@ -80,3 +80,22 @@ public class ConsoleRenderingTests
         Assert.All(lines.Where(l => l.Length > 0 && !l.StartsWith("epoch")), l => Assert.Matches(@"^\s*\d+\s", l));
     }
 }
+
+/// <summary>Top-loss captions keep both class names whole.</summary>
+public class CaptionTests
+{
+    [Theory]
+    [InlineData("pituitary", "meningioma")]
+    [InlineData("dyed-resection-margins", "dyed-lifted-polyps")]
+    public void TopLossCaptionsShowPredictedAndActualWhole(string predicted, string actual)
+    {
+        var item = new Lumen.Data.LabelledItem("x.png", actual);
+        string caption = Lumen.Interpret.InterpretationPlots.TopLossCaption(new Lumen.Interpret.TopLoss(0, item, predicted, actual, 3.21f, 0.04f));
+        var lines = caption.Split('\n');
+        Assert.Equal(predicted, lines[0]);
+        Assert.Equal(actual, lines[1]);
+        // The grid draws 180 px cells with 16 px captions: each line fits whole (smaller if need be).
+        foreach (string line in lines)
+            Assert.Equal(line, Lumen.Imaging.ImageGrid.FitLine(line, 16f, 180f).Text);
+    }
+}

@@ -107,6 +107,16 @@ public class InterpretationTests
         long diagonal = matrix.Select((r, i) => r[i]).Sum(), total = matrix.SelectMany(r => r).Sum();
         Assert.Equal((double)diagonal / total, doc.RootElement.GetProperty("metrics").GetProperty("accuracy").GetDouble(), 9);
         Assert.Equal(8, total);
+        // One key style throughout, as the metric names: snake_case (class names are values, not keys).
+        var keys = new List<string>();
+        void Collect(JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Object) foreach (var p in e.EnumerateObject()) { keys.Add(p.Name); Collect(p.Value); }
+            else if (e.ValueKind == JsonValueKind.Array) foreach (var v in e.EnumerateArray()) Collect(v);
+        }
+        Collect(doc.RootElement);
+        Assert.Contains("probability_of_actual", keys);
+        Assert.All(keys, k => Assert.Matches("^[a-z0-9_]+$", k));
 
         string html = File.ReadAllText(Path.Combine(outDir, "report.html"));
         Assert.Contains("test &lt;report&gt;", html);

@@ -245,7 +245,12 @@ public class LearnerTests
         var bestRecord = learner.History.MinBy(h => h.ValidLoss)!;
         Assert.Equal(bestRecord.Epoch, best.BestEpoch);
         Assert.True(File.Exists(dir.File("out", "history.csv")));
-        Assert.StartsWith("epoch,phase,train_loss,valid_loss,error_rate", File.ReadAllLines(dir.File("out", "history.csv"))[0]);
+        string[] csv = File.ReadAllLines(dir.File("out", "history.csv"));
+        Assert.StartsWith("epoch,phase,train_loss,valid_loss,error_rate", csv[0]);
+        // Epochs are numbered from 1, as the console shows them, and history.json reads back the same records.
+        Assert.StartsWith("1,", csv[1]);
+        Assert.Equal(learner.History.Select(h => h.Epoch), HistoryFile.Read(dir.File("out", "history.json"))!.Select(h => h.Epoch));
+        Assert.Contains("\"train_loss\"", File.ReadAllText(dir.File("out", "history.json")));
         var (loss, _) = learner.Validate();
         Assert.Equal(bestRecord.ValidLoss, loss, 4); // the best epoch's weights were restored
     }

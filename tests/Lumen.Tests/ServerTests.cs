@@ -183,6 +183,22 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
         Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
     }
 
+    [Fact]
+    public async Task FuzzedImagesGetClientErrorsNeverServerErrors()
+    {
+        var (app, client) = await Start();
+        await using var _ = app;
+        var statuses = new List<string>();
+        foreach (var c in new ImageFuzzer(seed: 99).Cases(60))
+        {
+            var response = await client.PostAsync("/api/predict", new ByteArrayContent(c.Bytes));
+            statuses.Add($"{(int)response.StatusCode}");
+            Assert.True((int)response.StatusCode < 500, $"case {c.Number} ({c.Format}, {c.Mutations}): {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            if (!response.IsSuccessStatusCode) Assert.Contains("\"detail\"", await response.Content.ReadAsStringAsync());
+        }
+        Assert.Contains("400", statuses);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
