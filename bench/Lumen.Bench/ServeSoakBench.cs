@@ -12,7 +12,7 @@ namespace Lumen.Bench;
 /// good images, fuzzed (corrupt) images, non-images and bodies over the size limit. Every bad request
 /// must get a 4xx, nothing may get a 5xx other than 503 under saturation, and the process's RSS and
 /// thread count must stay flat: both are sampled every 10 s and their least-squares slope is printed.
-/// Usage: serve-soak [model.lumen] [--clients 50] [--minutes 10] [--size 128]
+/// Usage: serve-soak [model.lumen] [--clients 50] [--minutes 10] [--size 128] [--mix good,corrupt,notimage,oversized]
 /// </summary>
 internal static class ServeSoakBench
 {
@@ -23,6 +23,7 @@ internal static class ServeSoakBench
         int clients = int.Parse(Program.Option(args, "--clients", "50"));
         double minutes = double.Parse(Program.Option(args, "--minutes", "10"), System.Globalization.CultureInfo.InvariantCulture);
         int size = int.Parse(Program.Option(args, "--size", "128"));
+        var mix = Program.Option(args, "--mix", "good,corrupt,notimage,oversized").Split(',').Select(k => Enum.Parse<Kind>(k, ignoreCase: true)).ToHashSet();
         string work = Path.Combine(Path.GetTempPath(), "lumen-soak-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         string model = Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size);
@@ -40,16 +41,19 @@ internal static class ServeSoakBench
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
         string url = $"http://127.0.0.1:{port}/";
-        var app = LumenServer.Build(new ServerOptions { ModelPath = model, Device = "cpu", MaxRequestBytes = limit }, url);
-        app.StartAsync().GetAwaiter().GetResult();
+        var app = BenchServer.Start(new ServerOptions { ModelPath = model, Device = "cpu", MaxRequestBytes = limit }, url);
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(120) };
 
         var counts = new Dictionary<(Kind, int), int>();
-        int transportErrors = 0;
+        var transportErrors = new Dictionary<string, int>();
         async Task Once(Random random)
         {
-            int pick = random.Next(100);
-            var kind = pick < 55 ? Kind.Good : pick < 80 ? Kind.Corrupt : pick < 92 ? Kind.NotImage : Kind.Oversized;
+            Kind kind;
+            do
+            {
+                int pick = random.Next(100);
+                kind = pick < 55 ? Kind.Good : pick < 80 ? Kind.Corrupt : pick < 92 ? Kind.NotImage : Kind.Oversized;
+            } while (!mix.Contains(kind));
             byte[] body = kind switch
             {
                 Kind.Good => good[random.Next(good.Length)],
@@ -70,22 +74,23 @@ internal static class ServeSoakBench
                 // Kestrel may close the connection on a body over the limit before the client finished sending it.
                 lock (counts) counts[(kind, 413)] = counts.GetValueOrDefault((kind, 413)) + 1;
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                Interlocked.Increment(ref transportErrors);
+                string what = $"{kind} {e.GetType().Name}: {(e.InnerException ?? e).Message}";
+                lock (transportErrors) transportErrors[what] = transportErrors.GetValueOrDefault(what) + 1;
             }
         }
 
         var warm = new Random(0);
         for (int i = 0; i < 20; i++) Once(warm).GetAwaiter().GetResult();
-        var samples = new List<(double Seconds, double RssMb, int Threads)>();
+        var samples = new List<(double Seconds, double RssMb, int Threads, double ManagedMb)>();
         var clock = Stopwatch.StartNew();
         var stopAt = DateTime.UtcNow.AddMinutes(minutes);
         var sampler = Task.Run(async () =>
         {
             while (DateTime.UtcNow < stopAt)
             {
-                samples.Add((clock.Elapsed.TotalSeconds, Rss() / 1e6, Process.GetCurrentProcess().Threads.Count));
+                samples.Add((clock.Elapsed.TotalSeconds, Rss() / 1e6, Process.GetCurrentProcess().Threads.Count, GC.GetGCMemoryInfo().HeapSizeBytes / 1e6));
                 await Task.Delay(TimeSpan.FromSeconds(10));
             }
         });
@@ -104,7 +109,9 @@ internal static class ServeSoakBench
         int serverErrors = counts.Where(c => c.Key.Item2 >= 500 && c.Key.Item2 != 503).Sum(c => c.Value);
         int badAnsweredOk = counts.Where(c => c.Key.Item1 is Kind.NotImage or Kind.Oversized && c.Key.Item2 < 400).Sum(c => c.Value);
         int goodRejected = counts.Where(c => c.Key.Item1 == Kind.Good && c.Key.Item2 is >= 400 and not 503).Sum(c => c.Value);
-        Console.WriteLine($"serve soak: {clients} clients, {elapsed / 60:F1} min, model {Path.GetFileName(model)}; {total} requests ({total / elapsed:F1}/s), transport errors {transportErrors}");
+        int transport = transportErrors.Values.Sum();
+        Console.WriteLine($"serve soak: {clients} clients, {elapsed / 60:F1} min, model {Path.GetFileName(model)}, mix {string.Join(",", mix)}; {total} requests ({total / elapsed:F1}/s), transport errors {transport}");
+        foreach (var (what, count) in transportErrors.OrderByDescending(t => t.Value).Take(5)) Console.WriteLine($"    {count} × {what}");
         foreach (var group in counts.GroupBy(c => c.Key.Item1).OrderBy(g => g.Key))
             Console.WriteLine($"  {group.Key,-9} " + string.Join(", ", group.OrderBy(c => c.Key.Item2).Select(c => $"{c.Key.Item2}: {c.Value}")));
         Console.WriteLine($"  5xx other than 503: {serverErrors}; non-images or oversized answered without 4xx: {badAnsweredOk}; good images refused: {goodRejected}");
@@ -114,8 +121,9 @@ internal static class ServeSoakBench
             var trend = samples.Skip(1).ToList();
             Console.WriteLine($"  RSS {trend[0].RssMb:F0} → {trend[^1].RssMb:F0} MB (min {trend.Min(s => s.RssMb):F0}, max {trend.Max(s => s.RssMb):F0}), slope {Slope(trend.Select(s => (s.Seconds, s.RssMb))) * 60:F2} MB/min");
             Console.WriteLine($"  threads {trend[0].Threads} → {trend[^1].Threads} (max {trend.Max(s => s.Threads)}), slope {Slope(trend.Select(s => (s.Seconds, (double)s.Threads))) * 60:F2} /min");
+            Console.WriteLine($"  managed heap {trend[0].ManagedMb:F0} → {trend[^1].ManagedMb:F0} MB, slope {Slope(trend.Select(s => (s.Seconds, s.ManagedMb))) * 60:F2} MB/min");
         }
-        return serverErrors == 0 && badAnsweredOk == 0 && goodRejected == 0 && transportErrors == 0 ? 0 : 1;
+        return serverErrors == 0 && badAnsweredOk == 0 && goodRejected == 0 && transport == 0 ? 0 : 1;
     }
 
     private static double Slope(IEnumerable<(double X, double Y)> points)

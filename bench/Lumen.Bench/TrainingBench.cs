@@ -92,7 +92,7 @@ internal static class TrainingBench
         double Epoch(bool trainBn, bool cache)
         {
             var learner = VisionLearner.Create(data, "resnet18", options: new TrainingOptions { TrainBn = trainBn });
-            learner.FeatureCacheEnabled = cache;
+            learner.FeatureCache.Enabled = cache;
             var clock = Stopwatch.StartNew();
             learner.FitOneCycle(2, 1e-3);
             return clock.Elapsed.TotalSeconds;

@@ -12,6 +12,14 @@ public static class Program
         (typeof(LumenException).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0").Split('+')[0];
 
+    // Library errors name options as the library does; the CLI names them by their flags.
+    private static string UserMessage(Exception e) => e switch
+    {
+        OptionException option => OptionFlags.Message(option),
+        LumenException { InnerException: OptionException option } => OptionFlags.Message(option),
+        _ => e.Message,
+    };
+
     /// <summary>Runs the command line; returns the process exit code (0 ok, 1 user error, 2 bug).</summary>
     public static int Main(string[] args)
     {
@@ -65,7 +73,7 @@ public static class Program
         }
         catch (Exception e) when (e is LumenException or CommandParseException or CommandRuntimeException)
         {
-            Console.Error.WriteLine($"lumen: error: {e.Message}");
+            Console.Error.WriteLine($"lumen: error: {UserMessage(e)}");
             return 1;
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("LUMEN_DEBUG") != "1")

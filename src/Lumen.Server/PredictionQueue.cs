@@ -1,8 +1,6 @@
 using System.Threading.Channels;
 using Lumen.Imaging;
 using Lumen.Inference;
-using Lumen.Interpret;
-using static TorchSharp.torch;
 
 namespace Lumen.Server;
 
@@ -78,14 +76,7 @@ public sealed class PredictionQueue : IAsyncDisposable
             Batches++;
             for (int i = 0; i < batch.Count; i++)
             {
-                byte[]? png = null;
-                if (batch[i].GradCam)
-                {
-                    using var scope = NewDisposeScope();
-                    var input = _predictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { batch[i].Image }, _predictor.Device));
-                    var heat = GradCam.Compute(_predictor.Model, input, new[] { predictions[i].Index });
-                    png = GradCam.Overlay(batch[i].Image, heat[0]).EncodePng();
-                }
+                byte[]? png = batch[i].GradCam ? _predictor.GradCam(batch[i].Image, predictions[i].Index).EncodePng() : null;
                 batch[i].Done.TrySetResult(new QueuedResult(predictions[i], png));
             }
         }

@@ -38,3 +38,25 @@ public sealed class DataException : LumenException
     /// <summary>Creates the error with a message naming the folder, file or option.</summary>
     public DataException(string message) : base(message) { }
 }
+
+/// <summary>
+/// A bad value for a named option. <see cref="Option"/> is the library's name for it (the property,
+/// e.g. <c>BatchSize</c>); a host names it its own way (the CLI maps it to <c>--bs</c>), so the library
+/// never names a command-line flag.
+/// </summary>
+public sealed class OptionException : LumenException
+{
+    /// <summary>Creates the error: <paramref name="problem"/> reads after the option's name ("must be at least 1, got 0").</summary>
+    public OptionException(string option, string problem, Exception? inner = null)
+        : base($"{option} {problem}", inner!)
+    {
+        Option = option;
+        Problem = problem;
+    }
+
+    /// <summary>The option, by its library name.</summary>
+    public string Option { get; }
+
+    /// <summary>What is wrong with its value.</summary>
+    public string Problem { get; }
+}

@@ -130,4 +130,28 @@ public class CliRobustnessTests
         var notIgnored = report.Split('\n').Where(l => l.StartsWith("::")).ToList();
         Assert.True(notIgnored.Count == 0 && report.Contains(".gitignore"), "not ignored:\n" + report);
     }
+
+    [Fact]
+    public void TheLibraryNamesOptionsAndTheCliMapsThemToFlags()
+    {
+        // No message in the library names a command-line flag: hosts map option names to their own.
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Lumen.sln"))) root = root.Parent;
+        var flagInString = new System.Text.RegularExpressions.Regex("\"[^\"\n]*(?<![a-z:-])--[a-z][a-z-]+");
+        var offenders = Directory.GetFiles(Path.Combine(root!.FullName, "src", "Lumen"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.EndsWith("HtmlReport.cs"))
+            .SelectMany(f => File.ReadLines(f).Select((line, i) => (f, i, line)))
+            .Where(l => !l.line.TrimStart().StartsWith("//") && flagInString.IsMatch(l.line))
+            .Select(l => $"{Path.GetFileName(l.f)}:{l.i + 1}").ToList();
+        Assert.True(offenders.Count == 0, "library strings naming CLI flags: " + string.Join(", ", offenders));
+
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 3);
+        var (code, error) = Run("data", dir.Path, "--bs", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("--bs must be at least 1, got 0", error);
+        (code, error) = Run("train", dir.Path, "--arch", "resnet9000", "--out", dir.File("out"));
+        Assert.Equal(1, code);
+        Assert.Contains("--arch 'resnet9000' is unknown", error);
+    }
 }

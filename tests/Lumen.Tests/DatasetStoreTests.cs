@@ -205,8 +205,8 @@ public class DatasetStoreTests
         var listing = FolderSource.ScanFileNames(dir.File("images"), @"^(.+)_\d+\.jpg$");
         Assert.Equal(new[] { "Abyssinian", "Abyssinian", "great_pyrenees", "great_pyrenees" }, listing.Items.Select(i => i.Labels[0]));
         Assert.Equal(2, listing.IgnoredFiles);
-        Assert.Contains("capture group", Assert.Throws<DataException>(() => FolderSource.ScanFileNames(dir.Path, @"\d+")).Message);
-        Assert.Contains("not a valid", Assert.Throws<DataException>(() => FolderSource.ScanFileNames(dir.Path, "(")).Message);
+        Assert.Contains("capture group", Assert.Throws<OptionException>(() => FolderSource.ScanFileNames(dir.Path, @"\d+")).Message);
+        Assert.Contains("not a valid", Assert.Throws<OptionException>(() => FolderSource.ScanFileNames(dir.Path, "(")).Message);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Lumen.Augment;
 using Lumen.Data;
 using Lumen.Imaging;
+using Lumen.Inference;
 using Lumen.Interpret;
 using Lumen.Models;
 using Lumen.Tests.Support;
@@ -35,7 +36,7 @@ public class InterpretationTests
         var targets = tensor(actual);
         var predictions = new Predictions(logits, targets, Loss.CrossEntropy().PerItem(logits, targets), items, false);
         var model = VisionModel.Create("resnet18", 3, weights: "none");
-        return ClassificationInterpretation.FromPredictions(predictions, Classes, model, Normalization.ImageNet, new ItemTransform(16));
+        return ClassificationInterpretation.FromPredictions(predictions, Classes, model, new Preprocessing(16, ResizeMethod.Crop, PadMode.Reflection, Normalization.ImageNet));
     }
 
     [Fact]

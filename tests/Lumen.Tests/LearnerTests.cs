@@ -29,9 +29,13 @@ public class LearnerTests
     private static Learner TinyLearner(ImageDataLoaders data, TrainingOptions? options = null) =>
         VisionLearner.Create(data, "resnet18", pretrained: false, options: options);
 
-    private sealed class Recorder(Action<Learner, double> afterBatch) : ICallback
+    /// <summary>Calls back after every training batch with its loss.</summary>
+    private sealed class AfterTrainingBatch(Action<Learner, double> afterBatch) : ICallback
     {
-        public void AfterBatch(Learner learner, double loss) => afterBatch(learner, loss);
+        public void AfterBatch(Learner learner)
+        {
+            if (learner.Training) afterBatch(learner, learner.LossValue);
+        }
     }
 
     [Fact]
@@ -40,7 +44,7 @@ public class LearnerTests
         using var dir = new TempFolder();
         var learner = TinyLearner(TinyData(dir));
         var seen = new List<(double Lr, double Mom)>();
-        learner.Callbacks.Add(new Recorder((l, _) => seen.Add((l.Optimizer.LearningRates[^1], l.Optimizer.Momentums[^1]))));
+        learner.Callbacks.Add(new AfterTrainingBatch((l, _) => seen.Add((l.Optimizer.LearningRates[^1], l.Optimizer.Momentums[^1]))));
         learner.FitOneCycle(2, 1e-3);
         int total = 2 * learner.Data.Train.BatchCount;
         Assert.Equal(total, seen.Count);
@@ -59,7 +63,7 @@ public class LearnerTests
         var learner = TinyLearner(TinyData(dir));
         learner.Unfreeze();
         double[]? rates = null;
-        learner.Callbacks.Add(new Recorder((l, _) => rates ??= l.Optimizer.LearningRates.ToArray()));
+        learner.Callbacks.Add(new AfterTrainingBatch((l, _) => rates ??= l.Optimizer.LearningRates.ToArray()));
         learner.Fit(1, LearningRates.Slice(1e-5, 1e-3));
         Assert.Equal(new[] { 1e-5, 1e-4, 1e-3 }, rates!.Select(r => Math.Round(r, 12)));
     }
@@ -107,7 +111,7 @@ public class LearnerTests
         {
             manual_seed(1);
             var learner = TinyLearner(data, new TrainingOptions { TrainBn = false });
-            learner.FeatureCacheEnabled = cache;
+            learner.FeatureCache.Enabled = cache;
             learner.FitOneCycle(2, 1e-2);
             return learner.Model.Head.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         }
@@ -141,7 +145,7 @@ public class LearnerTests
         var learner = TinyLearner(TinyData(dir, perClass: 8));
         learner.Unfreeze();
         var losses = new List<double>();
-        learner.Callbacks.Add(new Recorder((_, loss) => losses.Add(loss)));
+        learner.Callbacks.Add(new AfterTrainingBatch((_, loss) => losses.Add(loss)));
         learner.FitOneCycle(8, 1e-2);
         double start = losses.Take(4).Average(), end = losses.TakeLast(4).Average();
         Assert.True(end < 0.05 && end < 0.1 * start, $"training loss {start:F3} → {end:F3}");
@@ -183,11 +187,11 @@ public class LearnerTests
         string checkpoint = dir.File("run", "checkpoint.lumenckpt");
         using var cts = new CancellationTokenSource();
         var interrupted = Fresh();
-        interrupted.CheckpointPath = checkpoint;
+        interrupted.Callbacks.Add(new Checkpoint(checkpoint));
         interrupted.Cancellation = cts.Token;
         int batches = 0;
         int stopAfter = data.Train.BatchCount * 2 + 1;
-        interrupted.Callbacks.Add(new Recorder((_, _) => { if (++batches == stopAfter) cts.Cancel(); }));
+        interrupted.Callbacks.Add(new AfterTrainingBatch((_, _) => { if (++batches == stopAfter) cts.Cancel(); }));
         interrupted.FineTune(2, freezeEpochs: 1);
         Assert.True(interrupted.Interrupted);
         Assert.True(File.Exists(checkpoint));
@@ -200,6 +204,61 @@ public class LearnerTests
         foreach (var (key, value) in resumed.Model.state_dict())
             Assert.True(value.allclose(expected[key], rtol: 1e-4, atol: 1e-5), key);
         Assert.Equal(straight.History[^1].ValidLoss, resumed.History[^1].ValidLoss, 4);
+    }
+
+    /// <summary>A user's callback: counts training batches (state kept in checkpoints) and stops the fit at a limit.</summary>
+    private sealed class BatchBudget(int limit) : IStatefulCallback
+    {
+        public int Seen { get; private set; }
+
+        public string StateKey => "batch_budget";
+
+        public void AfterBatch(Learner learner)
+        {
+            if (learner.Training && ++Seen >= limit) learner.Stop($"batch budget of {limit} spent");
+        }
+
+        public CallbackState SaveState() => new(System.Text.Json.Nodes.JsonValue.Create(Seen));
+
+        public void LoadState(CallbackState state) => Seen = state.Json.GetValue<int>();
+    }
+
+    [Fact]
+    public void AUserCallbackStopsTrainingAndItsStateSurvivesResume()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir, perClass: 8);
+        int perEpoch = data.Train.BatchCount;
+
+        // Stop in the middle of the second epoch: no validation of the cut epoch, one row of history.
+        var stopped = TinyLearner(data);
+        stopped.Callbacks.Add(new BatchBudget(perEpoch + 2));
+        stopped.Unfreeze();
+        stopped.FitOneCycle(3, 1e-3);
+        Assert.Equal("batch budget of " + (perEpoch + 2) + " spent", stopped.StopReason);
+        Assert.Single(stopped.History);
+        Assert.False(stopped.Interrupted);
+
+        // Interrupted (Ctrl+C) after 1.5 epochs of a fine_tune, then resumed by a fresh process-like
+        // learner: the callback's count continues from the checkpoint, ending where one run would.
+        string checkpoint = dir.File("run", "checkpoint.lumenckpt");
+        using var cts = new CancellationTokenSource();
+        var first = TinyLearner(data);
+        var budget = new BatchBudget(int.MaxValue);
+        first.Callbacks.Add(budget);
+        first.Callbacks.Add(new Checkpoint(checkpoint));
+        first.Callbacks.Add(new AfterTrainingBatch((_, _) => { if (budget.Seen == perEpoch + perEpoch / 2) cts.Cancel(); }));
+        first.Cancellation = cts.Token;
+        first.FineTune(2, freezeEpochs: 1);
+        Assert.True(first.Interrupted);
+
+        var resumed = TinyLearner(data);
+        var restored = new BatchBudget(int.MaxValue);
+        resumed.Callbacks.Add(restored);
+        resumed.ResumeFineTune(checkpoint);
+        Assert.Equal(3 * perEpoch, restored.Seen);
+        Assert.Equal(3, resumed.History.Count);
+        Assert.Null(resumed.StopReason);
     }
 
     [Fact]
@@ -254,11 +313,6 @@ public class LearnerTests
         var (loss, _) = learner.Validate();
         Assert.Equal(bestRecord.ValidLoss, loss, 4); // the best epoch's weights were restored
     }
-
-    private sealed class EpochProbe(Action probe) : ICallback
-    {
-        public void AfterEpoch(Learner learner, EpochRecord record) => probe();
-    }
 }
 
 /// <summary>
@@ -288,7 +342,7 @@ public class TrainingMemoryTests
 
     private sealed class Probe(Action probe) : ICallback
     {
-        public void AfterEpoch(Learner learner, EpochRecord record) => probe();
+        public void AfterEpoch(Learner learner) => probe();
     }
 }
 

@@ -40,7 +40,7 @@ public class ModelTests
     [Fact]
     public void UnknownArchitectureListsTheKnownOnes()
     {
-        var e = Assert.Throws<LumenException>(() => Architectures.Get("resnet19"));
+        var e = Assert.Throws<OptionException>(() => Architectures.Get("resnet19"));
         Assert.Contains("resnet34", e.Message);
     }
 
@@ -139,11 +139,11 @@ public class ModelTests
         using var r18 = VisionModel.Create("resnet18", 3, weights: "none");
         string pth = dir.File("resnet18.pth");
         r18.Body.save_py(pth);
-        var e = Assert.Throws<LumenException>(() => VisionModel.Create("resnet34", 3, weights: pth));
+        var e = Assert.Throws<OptionException>(() => VisionModel.Create("resnet34", 3, weights: pth));
         Assert.Contains("does not fit resnet34", e.Message);
         File.WriteAllText(dir.File("junk.pth"), "not a pickle");
-        Assert.Contains("not a PyTorch state dict", Assert.Throws<LumenException>(() => VisionModel.Create("resnet18", 3, weights: dir.File("junk.pth"))).Message);
-        Assert.Contains("does not exist", Assert.Throws<LumenException>(() => VisionModel.Create("resnet18", 3, weights: dir.File("nope.pth"))).Message);
+        Assert.Contains("not a PyTorch state dict", Assert.Throws<OptionException>(() => VisionModel.Create("resnet18", 3, weights: dir.File("junk.pth"))).Message);
+        Assert.Contains("does not exist", Assert.Throws<OptionException>(() => VisionModel.Create("resnet18", 3, weights: dir.File("nope.pth"))).Message);
     }
 
     [Fact]
@@ -174,8 +174,8 @@ public class ModelTests
     {
         Assert.Equal(DeviceType.CPU, Devices.Parse("cpu").type);
         Assert.Equal(cuda.is_available() ? DeviceType.CUDA : DeviceType.CPU, Devices.Parse("auto").type);
-        Assert.Contains("--device", Assert.Throws<LumenException>(() => Devices.Parse("tpu")).Message);
-        if (!cuda.is_available()) Assert.Contains("CUDA is not available", Assert.Throws<LumenException>(() => Devices.Parse("cuda")).Message);
+        Assert.Equal("Device", Assert.Throws<OptionException>(() => Devices.Parse("tpu")).Option);
+        if (!cuda.is_available()) Assert.Contains("CUDA is not available", Assert.Throws<OptionException>(() => Devices.Parse("cuda")).Message);
     }
 
     /// <summary>Serves one byte array over HTTP on 127.0.0.1 (no network needed).</summary>

@@ -43,7 +43,7 @@ public class OutputSafetyTests
         var clock = Stopwatch.StartNew();
         var (code, output) = LumenProcess.Run("train", data.Path, "--out", Path.Combine(disk.Path, "run"), "--size", "16", "--weights", "none");
         Assert.Equal(1, code);
-        Assert.Contains("--out: cannot write into", output);
+        Assert.Contains("--out is unusable: cannot write into", output);
         Assert.Contains("Read-only file system", output);
         Assert.DoesNotContain("   at ", output);
         Assert.DoesNotContain("epoch", output);

@@ -99,7 +99,7 @@ public class TrainingMathTests
         var weighted = Loss.CrossEntropy(0, new[] { 2f, 1f, 0.5f }).PerItem(logits, targets);
         Assert.Equal(2 * nll0, weighted[0].item<float>(), 5);
         Assert.Equal(0.5 * nll1, weighted[1].item<float>(), 5);
-        Assert.Throws<LumenException>(() => Loss.CrossEntropy(1.5));
+        Assert.Throws<OptionException>(() => Loss.CrossEntropy(1.5));
     }
 
     [Fact]

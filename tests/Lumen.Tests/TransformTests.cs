@@ -145,8 +145,8 @@ public class TransformTests
     [Fact]
     public void BadAugmentOptionsNameTheOption()
     {
-        Assert.Contains("--max-rotate", Assert.Throws<LumenException>(() => new BatchAugmenter(new AugmentOptions { MaxRotate = 400 })).Message);
-        Assert.Contains("--aug", Assert.Throws<LumenException>(() => AugmentOptions.FromPreset("fancy")).Message);
+        Assert.Equal("MaxRotate", Assert.Throws<OptionException>(() => new BatchAugmenter(new AugmentOptions { MaxRotate = 400 })).Option);
+        Assert.Equal("Augment", Assert.Throws<OptionException>(() => AugmentOptions.FromPreset("fancy")).Option);
     }
 
     [Fact]

@@ -1,79 +1,22 @@
-using System.ComponentModel;
-using Lumen.Data;
-using Lumen.Inference;
-using Lumen.Interpret;
-using Lumen.Models;
 using Lumen.Training;
+using Lumen.Workflows;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Lumen.Cli.Commands;
 
-/// <summary><c>lumen train</c>: fine_tune a pretrained model and write everything into --out.</summary>
-internal sealed class TrainCommand : Command<TrainCommand.Settings>
+/// <summary><c>lumen train</c>: the library's <see cref="TrainWorkflow"/>, with Ctrl+C, progress and the epoch table.</summary>
+internal sealed partial class TrainCommand : Command<TrainCommand.Settings>
 {
-    internal sealed class Settings : TrainSettings
-    {
-        [CommandOption("--epochs <N>")]
-        [Description("Epochs with the whole network unfrozen (fine_tune's epochs; default 4)")]
-        [DefaultValue(4)]
-        public int Epochs { get; init; } = 4;
-
-        [CommandOption("--freeze-epochs <N>")]
-        [Description("Epochs training only the head first (default 1)")]
-        [DefaultValue(1)]
-        public int FreezeEpochs { get; init; } = 1;
-
-        [CommandOption("--lr <LR>")]
-        [Description("Base learning rate (default 2e-3), or 'auto' to run the LR finder and use its valley suggestion")]
-        [DefaultValue("2e-3")]
-        public string Lr { get; init; } = "2e-3";
-
-        [CommandOption("-o|--out <DIR>")]
-        [Description("Output folder: model.lumen, history.csv/json, plots, checkpoint (default lumen-out)")]
-        [DefaultValue("lumen-out")]
-        public string Out { get; init; } = "lumen-out";
-
-        [CommandOption("--resume")]
-        [Description("Continue the run whose checkpoint is in --out")]
-        public bool Resume { get; init; }
-
-        [CommandOption("--early-stopping <PATIENCE>")]
-        [Description("Stop when valid_loss has not improved for this many epochs")]
-        public int? EarlyStopping { get; init; }
-
-        [CommandOption("--report")]
-        [Description("After training, write report.html and the interpretation figures (validation set) into --out")]
-        public bool Report { get; init; }
-
-        [CommandOption("--save-best")]
-        [Description("Keep the weights of the epoch with the lowest valid_loss")]
-        public bool SaveBest { get; init; }
-    }
-
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        if (settings.Epochs < 1) throw new LumenException($"--epochs must be at least 1, got {settings.Epochs}");
-        if (settings.FreezeEpochs < 0) throw new LumenException($"--freeze-epochs must be 0 or more, got {settings.FreezeEpochs}");
-        double? baseLr = settings.Lr.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ParseLr(settings.Lr);
-        DataOptions options = settings.ToDataOptions();
-        var device = settings.ResolveDevice();
-        string outDir = Path.GetFullPath(settings.Out);
-        string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
-        if (settings.Resume && !File.Exists(checkpoint)) throw new LumenException($"--resume: no checkpoint at {checkpoint}");
-        // Claimed before any work: a second run into the same folder, or a folder that cannot be
-        // written, fails now rather than after the training.
-        FolderLock folderLock;
-        try
+        var request = new TrainRequest
         {
-            folderLock = FolderLock.Acquire(outDir);
-        }
-        catch (LumenException e)
-        {
-            throw new LumenException("--out: " + e.Message, e);
-        }
-        using var _ = folderLock;
-
+            Data = settings.Folder, OutputFolder = settings.Out, DataOptions = settings.ToDataOptions(), Architecture = settings.Arch,
+            Weights = settings.Weights, Training = settings.ToTrainingOptions(), Epochs = settings.Epochs, FreezeEpochs = settings.FreezeEpochs,
+            Lr = settings.Lr.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ParseLr(settings.Lr), Resume = settings.Resume,
+            EarlyStopping = settings.EarlyStopping, SaveBest = settings.SaveBest, Report = settings.Report, Device = settings.ResolveDevice(),
+        };
         using var interrupt = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -85,64 +28,18 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         Console.CancelKeyPress += onCancel;
         try
         {
-            var learner = ConsoleProgress.Run(progress =>
+            var result = ConsoleProgress.Run(progress => TrainWorkflow.Run(request, progress, interrupt.Token));
+            PrintHistory(result.Learner, AnsiConsole.Profile.Width);
+            if (result.LrFind is { } found)
+                Say.Line($"--lr auto: the LR finder suggests {found.Valley:0.##e0} (valley; minimum/10 {found.Minimum:0.##e0}, steep {found.Steep:0.##e0}); plot in {Path.Combine(result.OutputFolder, "lr_find.png")}");
+            if (result.Interrupted)
             {
-                var dls = settings.Load(options, progress, device);
-                if (CpuCaches.RiskyForBottlenecks(Architectures.Get(settings.Arch)) is { } risk) progress.Warn(risk);
-                var l = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), progress: progress);
-                l.Cancellation = interrupt.Token;
-                l.CheckpointPath = checkpoint;
-                l.Callbacks.Add(new HistoryWriter(outDir));
-                l.Callbacks.Add(new CheckpointEveryEpoch(checkpoint));
-                if (settings.EarlyStopping is { } patience) l.Callbacks.Add(new EarlyStopping(patience: patience));
-                if (settings.SaveBest) l.Callbacks.Add(new SaveBest());
-                if (settings.Resume)
-                {
-                    l.ResumeFineTune(checkpoint);
-                    return l;
-                }
-                if (baseLr is null)
-                {
-                    var found = l.LrFind();
-                    TrainingPlots.LrFind(found, Path.Combine(outDir, "lr_find.png"));
-                    baseLr = found.Valley;
-                    progress.Warn($"--lr auto: the LR finder suggests {found.Valley:0.##e0} (valley; minimum/10 {found.Minimum:0.##e0}, steep {found.Steep:0.##e0}); plot in {Path.Combine(outDir, "lr_find.png")}");
-                }
-                l.FineTune(settings.Epochs, baseLr.Value, settings.FreezeEpochs);
-                return l;
-            });
-
-            PrintHistory(learner, AnsiConsole.Profile.Width);
-            TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
-            if (learner.History.Count > 0) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
-            if (learner.Interrupted)
-            {
-                Say.Prefixed("interrupted: ", Color.Yellow, $"checkpoint written to {checkpoint}; continue with the same command and --resume");
+                Say.Prefixed("interrupted: ", Color.Yellow, $"checkpoint written to {result.Checkpoint}; continue with the same command and --resume");
                 return 130;
             }
-            string modelPath = Path.Combine(outDir, "model.lumen");
-            ModelFile.Export(learner, modelPath);
-            if (learner.StopReason is { } reason) Say.Line($"stopped early: {reason}");
-            if (settings.Report)
-            {
-                ConsoleProgress.Run(progress =>
-                {
-                    learner.Progress = progress;
-                    using var interp = ClassificationInterpretation.FromLearner(learner);
-                    return InterpretationArtifacts.Write(outDir, new ReportContent
-                    {
-                        Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
-                        Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
-                        Interpretation = interp,
-                        Audit = learner.Data.Audit,
-                        AugmentationExamples = learner.Data.ShowBatch(12),
-                        History = learner.History,
-                        GradCam = true,
-                    }.WithRunFolder(outDir));
-                });
-                Say.Line($"report written to {Path.Combine(outDir, "report.html")}");
-            }
-            Say.Success($"model written to {modelPath}; history, losses.png and metrics.png in {outDir}");
+            if (result.Learner.StopReason is { } reason) Say.Line($"stopped early: {reason}");
+            if (result.ReportPath is { } report) Say.Line($"report written to {report}");
+            Say.Success($"model written to {result.ModelPath}; history, losses.png and metrics.png in {result.OutputFolder}");
             return 0;
         }
         finally

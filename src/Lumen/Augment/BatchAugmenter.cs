@@ -1,4 +1,4 @@
-using Lumen.Data;
+using Lumen.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;

@@ -200,9 +200,7 @@ public sealed class DataLoader
     internal Batch Collate(IReadOnlyList<RgbImage> images, IReadOnlyList<LabelledItem> items, Random random)
     {
         using var scope = NewDisposeScope();
-        Tensor x = ImageTensor.Stack(images, _device);
-        if (_augmenter is not null) x = _augmenter.Apply(x, random);
-        x = _options.Normalization.Normalize(x);
+        Tensor x = _options.Preprocessing.Batch(images, _device, _augmenter is null ? null : rgb => _augmenter.Apply(rgb, random));
         Tensor y = Targets(items);
         return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
     }

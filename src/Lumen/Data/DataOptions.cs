@@ -1,3 +1,4 @@
+using Lumen.Imaging;
 using Lumen.Augment;
 
 namespace Lumen.Data;
@@ -59,6 +60,9 @@ public sealed record DataOptions
     /// <summary>Input normalisation; belongs to the model's pretrained weights.</summary>
     public Normalization Normalization { get; init; } = Normalization.ImageNet;
 
+    /// <summary>The deterministic preprocessing these options describe (validation, evaluation, serving).</summary>
+    public Preprocessing Preprocessing => new(Size, ResizeMethod, PadMode, Normalization);
+
     /// <summary>The item transform these options describe.</summary>
     public ItemTransform ItemTransform => new(Size, ResizeMethod, PadMode, MinScale);
 
@@ -66,10 +70,10 @@ public sealed record DataOptions
     /// <exception cref="LumenException">An option is out of range.</exception>
     public void Validate()
     {
-        if (BatchSize < 1) throw new LumenException($"--bs must be at least 1, got {BatchSize}");
+        if (BatchSize < 1) throw new OptionException(nameof(BatchSize), $"must be at least 1, got {BatchSize}");
         if (Workers < 1) throw new LumenException($"workers must be at least 1, got {Workers}");
         if (Prefetch < 1) throw new LumenException($"prefetch must be at least 1, got {Prefetch}");
-        if (!(ValidPct > 0 && ValidPct < 1)) throw new LumenException($"--valid-pct must be between 0 and 1 (exclusive), got {ValidPct}");
+        if (!(ValidPct > 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be between 0 and 1 (exclusive), got {ValidPct}");
         _ = ItemTransform;
         Augment.Validate();
     }

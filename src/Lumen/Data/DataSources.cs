@@ -65,9 +65,9 @@ public static class FolderSource
         }
         catch (ArgumentException e)
         {
-            throw new DataException($"--label-regex '{pattern}' is not a valid regular expression: {e.Message}");
+            throw new OptionException("LabelRegex", $"'{pattern}' is not a valid regular expression: {e.Message}");
         }
-        if (regex.GetGroupNumbers().Length < 2) throw new DataException($"--label-regex '{pattern}' needs a capture group, e.g. '^(.+)_\\d+\\.jpg$'");
+        if (regex.GetGroupNumbers().Length < 2) throw new OptionException("LabelRegex", $"'{pattern}' needs a capture group, e.g. '^(.+)_\\d+\\.jpg$'");
         var items = new List<LabelledItem>();
         int ignored = 0;
         var walk = FolderWalk.Walk(root);

@@ -86,7 +86,7 @@ public sealed class ImageDataLoaders
         if (trainItems.Count == 0) throw new DataException($"the training split of '{folder}' is empty");
         if (validItems.Count == 0)
             throw new DataException(listing.FixedSplit is null
-                ? $"the validation split of '{folder}' is empty: too few images for --valid-pct {options.ValidPct}"
+                ? $"the validation split of '{folder}' is empty: too few images for a validation fraction of {options.ValidPct}"
                 : $"the validation split of '{folder}' is empty ('{options.ValidFolder}' folder or is_valid column has no readable images)");
 
         var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings);
@@ -120,7 +120,7 @@ public sealed class ImageDataLoaders
     /// </summary>
     public RgbImage ShowBatch(int count = 16, bool training = true, int epoch = 0, int cellSize = 160)
     {
-        if (count < 1) throw new LumenException($"--count must be at least 1, got {count}");
+        if (count < 1) throw new OptionException("Count", $"must be at least 1, got {count}");
         DataLoader loader = training ? Train : Valid;
         var cells = new List<GridCell>();
         foreach (Batch batch in loader.Batches(epoch))

@@ -16,19 +16,6 @@ public enum ResizeMethod
     Pad,
 }
 
-/// <summary>What fills the area outside the image when padding or warping.</summary>
-public enum PadMode
-{
-    /// <summary>Mirror the image at its border (fastai default).</summary>
-    Reflection,
-
-    /// <summary>Black.</summary>
-    Zeros,
-
-    /// <summary>Repeat the border pixels.</summary>
-    Border,
-}
-
 /// <summary>
 /// The per-image transform: from a decoded image of any size to a <see cref="Size"/>×<see cref="Size"/>
 /// image. Training draws a random crop position (or a RandomResizedCrop when <see cref="MinScale"/> is
@@ -44,8 +31,8 @@ public sealed class ItemTransform
     /// [minScale, 1] and aspect ratio in [3/4, 4/3], as fastai.</param>
     public ItemTransform(int size, ResizeMethod method = ResizeMethod.Crop, PadMode padMode = PadMode.Reflection, double? minScale = null)
     {
-        if (size < 8) throw new DataException($"--size must be at least 8 pixels, got {size}");
-        if (minScale is { } s && !(s > 0 && s <= 1)) throw new DataException($"--min-scale must be in (0, 1], got {s}");
+        if (size < 8) throw new OptionException("Size", $"must be at least 8 pixels, got {size}");
+        if (minScale is { } s && !(s > 0 && s <= 1)) throw new OptionException("MinScale", $"must be in (0, 1], got {s}");
         Size = size;
         Method = method;
         PadMode = padMode;

@@ -11,7 +11,7 @@ public static class Splitter
     /// <exception cref="DataException"><paramref name="validPct"/> is not strictly between 0 and 1.</exception>
     public static Split[] Stratified(IReadOnlyList<LabelledItem> items, double validPct, int seed)
     {
-        if (!(validPct > 0 && validPct < 1)) throw new DataException($"--valid-pct must be between 0 and 1 (exclusive), got {validPct}");
+        if (!(validPct > 0 && validPct < 1)) throw new OptionException("ValidPct", $"must be between 0 and 1 (exclusive), got {validPct}");
         var result = new Split[items.Count];
         var random = new Random(seed);
         var groups = Enumerable.Range(0, items.Count)

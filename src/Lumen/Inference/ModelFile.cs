@@ -1,3 +1,4 @@
+using Lumen.Imaging;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -10,18 +11,6 @@ using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace Lumen.Inference;
-
-/// <summary>How images must be prepared for the model (exactly what validation used).</summary>
-/// <param name="Size">Square side in pixels.</param>
-/// <param name="ResizeMethod">crop, squish or pad.</param>
-/// <param name="PadMode">Fill for pad.</param>
-/// <param name="Normalization">The weights' normalisation.</param>
-public sealed record Preprocessing(int Size, ResizeMethod ResizeMethod, PadMode PadMode, Normalization Normalization)
-{
-    /// <summary>The deterministic (validation) item transform.</summary>
-    [JsonIgnore]
-    public ItemTransform ItemTransform => new(Size, ResizeMethod, PadMode);
-}
 
 /// <summary>What a model file records besides the weights.</summary>
 /// <param name="Format">Always "lumen-model".</param>
@@ -68,7 +57,8 @@ public sealed record TrainingImages(IReadOnlySet<string> Train, IReadOnlySet<str
 /// <param name="model">The network.</param>
 /// <param name="info">The file's metadata.</param>
 /// <param name="images">The images it was trained on; null for files written before Lumen recorded them.</param>
-public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImages? images = null) : IDisposable
+/// <param name="ownsModel">False when the network belongs to someone else (a learner) and must outlive this.</param>
+public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImages? images = null, bool ownsModel = true) : IDisposable
 {
     /// <summary>Which images the model was trained and validated on (null when the file does not say).</summary>
     public TrainingImages? Images { get; } = images;
@@ -80,7 +70,10 @@ public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImage
     public ModelInfo Info { get; } = info;
 
     /// <inheritdoc />
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        if (ownsModel) Model.Dispose();
+    }
 }
 
 /// <summary>
@@ -101,13 +94,21 @@ public static class ModelFile
     /// <summary>Exports a trained learner (fastai's <c>learn.export</c>).</summary>
     public static ModelInfo Export(Learner learner, string path)
     {
+        var (info, images) = Describe(learner);
+        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, images);
+    }
+
+    /// <summary>What an export of <paramref name="learner"/> would record (the weights' checksum is left empty).</summary>
+    internal static (ModelInfo Info, TrainingImages Images) Describe(Learner learner)
+    {
         var data = learner.Data;
         var last = learner.History.LastOrDefault();
         var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics) { ["valid_loss"] = last.ValidLoss };
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
         var preprocessing = new Preprocessing(data.Options.Size, data.Options.ResizeMethod, data.Options.PadMode, learner.Model.Normalization);
-        return Save(learner.Model, data.Vocab.Classes, data.MultiLabel, 0.5, preprocessing, training, path, TrainingImages.Of(data));
+        var info = new ModelInfo(FormatName, CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.MultiLabel, 0.5, preprocessing, training, "");
+        return (info, TrainingImages.Of(data));
     }
 
     /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>

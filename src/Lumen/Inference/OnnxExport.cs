@@ -1,3 +1,4 @@
+using Lumen.Imaging;
 using System.Text.Json;
 using Google.Protobuf;
 using Lumen.Models;
@@ -39,7 +40,7 @@ public static class OnnxExport
                 BatchNorm2d bn => g.BatchNorm(bn, x),
                 ReLU => g.Node("Relu", x),
                 MaxPool2d => g.Node("MaxPool", new[] { x }, OnnxGraphBuilder.Ints("kernel_shape", 3, 3), OnnxGraphBuilder.Ints("strides", 2, 2), OnnxGraphBuilder.Ints("pads", 1, 1, 1, 1)),
-                Sequential stage => stage.named_children().Aggregate(x, (input, block) => ((IOnnxExportable)block.module).ExportOnnx(g, input)),
+                Sequential stage => stage.named_children().Aggregate(x, (input, block) => Block(g, block.module, input)),
                 _ => throw new LumenException($"ONNX export: unsupported body layer '{name}' ({module.GetType().Name})"),
             };
         }
@@ -92,14 +93,39 @@ public static class OnnxExport
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         AtomicFile.Write(path, stream => onnx.WriteTo(stream));
     }
+
+    /// <summary>A residual block's nodes reading <paramref name="input"/>; returns the output name.</summary>
+    private static string Block(OnnxGraphBuilder g, nn.Module block, string input)
+    {
+        switch (block)
+        {
+            case Models.ResNet.BasicBlock b:
+            {
+                string y = g.Node("Relu", g.BatchNorm(b.bn1, g.Conv(b.conv1.weight, null, input, 3, b._stride, 1, 1)));
+                y = g.BatchNorm(b.bn2, g.Conv(b.conv2.weight, null, y, 3, 1, 1, 1));
+                return g.Node("Relu", g.Node("Add", new[] { y, b.downsample is null ? input : Downsample(g, b.downsample, input) }));
+            }
+            case Models.ResNet.Bottleneck b:
+            {
+                string y = g.Node("Relu", g.BatchNorm(b.bn1, g.Conv(b.conv1.weight, null, input, 1, 1, 0, 1)));
+                y = g.Node("Relu", g.BatchNorm(b.bn2, g.Conv(b.conv2.weight, null, y, 3, b._stride, 1, b._groups)));
+                y = g.BatchNorm(b.bn3, g.Conv(b.conv3.weight, null, y, 1, 1, 0, 1));
+                return g.Node("Relu", g.Node("Add", new[] { y, b.downsample is null ? input : Downsample(g, b.downsample, input) }));
+            }
+            default:
+                throw new LumenException($"ONNX export: unsupported block {block.GetType().Name}");
+        }
+    }
+
+    /// <summary>The downsample path (strided 1×1 conv, BatchNorm) as a plain strided ONNX Conv.</summary>
+    private static string Downsample(OnnxGraphBuilder g, nn.Module<Tensor, Tensor> downsample, string input)
+    {
+        var parts = downsample.named_children().ToDictionary(c => c.name, c => c.module);
+        var conv = (Models.ResNet.PointwiseConv)parts["0"];
+        return g.BatchNorm((BatchNorm2d)parts["1"], g.Conv(conv.weight, null, input, 1, conv.Stride, 0, 1));
+    }
 }
 
-/// <summary>A module that knows its ONNX equivalent.</summary>
-internal interface IOnnxExportable
-{
-    /// <summary>Adds the module's nodes reading <paramref name="input"/>; returns the output name.</summary>
-    string ExportOnnx(OnnxGraphBuilder g, string input);
-}
 
 /// <summary>Builds an ONNX graph: nodes with generated names, float initializers, value infos.</summary>
 internal sealed class OnnxGraphBuilder

@@ -2,6 +2,7 @@ using Lumen.Augment;
 using Lumen.Data;
 using Lumen.Imaging;
 using Lumen.Models;
+using Lumen.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,6 +43,13 @@ public sealed class Predictor : IDisposable
         _transform = loaded.Info.Preprocessing.ItemTransform;
     }
 
+    /// <summary>
+    /// A predictor over a learner's model as it is now (no file): the same preprocessing, classes and
+    /// TTA settings an export would record. Disposing it leaves the learner's model alone.
+    /// </summary>
+    public static Predictor ForLearner(Learner learner) =>
+        new(new LoadedModel(learner.Model, ModelFile.Describe(learner).Info, ownsModel: false), learner.Model.parameters().First().device);
+
     /// <summary>Loads a <c>.lumen</c> file.</summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
     public static Predictor Load(string path, Device? device = null)
@@ -69,7 +77,7 @@ public sealed class Predictor : IDisposable
     public ItemTransform Transform => _transform;
 
     /// <summary>Decodes and prepares an image file as the model expects (before normalisation).</summary>
-    public RgbImage Prepare(string path) => _transform.Apply(_transform.Load(path), null);
+    public RgbImage Prepare(string path) => Info.Preprocessing.Prepare(path);
 
     /// <summary>Decodes and prepares image bytes (an upload); <paramref name="source"/> names them in errors.</summary>
     public RgbImage Prepare(byte[] bytes, string source, long maxPixels = ImageDecoder.DefaultMaxPixels) =>
@@ -100,19 +108,33 @@ public sealed class Predictor : IDisposable
     public Tensor Probabilities(IReadOnlyList<RgbImage> prepared, int tta = 0)
     {
         using var scope = NewDisposeScope();
-        Tensor raw = ImageTensor.Stack(prepared, _device);
-        Tensor result = Tta.Predict(raw, x => Forward(x), _loaded.Info.Training.Augment, tta, Info.MultiLabel, Info.Training.Seed);
+        var preprocessing = Info.Preprocessing;
+        Tensor result = Tta.Predict(augment => Forward(preprocessing.Batch(prepared, _device, augment)), Info.Training.Augment, tta, Info.Training.Seed);
         return result.cpu().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Probabilities of RGB batches in [0, 1] (normalised here).</summary>
-    private Tensor Forward(Tensor rgb01)
+    /// <summary>
+    /// Grad-CAM for a prepared image (from <see cref="Prepare(string)"/>): the heat map of
+    /// <paramref name="classIndex"/> over the image, as an overlay of the same size.
+    /// </summary>
+    public RgbImage GradCam(RgbImage prepared, int classIndex)
+    {
+        lock (_gate)
+        {
+            using var scope = NewDisposeScope();
+            var heat = Inference.GradCam.Compute(_loaded.Model, Info.Preprocessing.Batch(new[] { prepared }, _device), new[] { classIndex });
+            return Inference.GradCam.Overlay(prepared, heat[0]);
+        }
+    }
+
+    /// <summary>Probabilities of a model-ready (normalised) batch.</summary>
+    private Tensor Forward(Tensor input)
     {
         lock (_gate)
         {
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            var logits = _loaded.Model.forward(Info.Preprocessing.Normalization.Normalize(rgb01));
+            var logits = _loaded.Model.forward(input);
             return (Info.MultiLabel ? logits.sigmoid() : logits.softmax(1)).MoveToOuterDisposeScope();
         }
     }
@@ -149,18 +171,25 @@ public static class Tta
     /// <summary>fastai's blend weight of the plain prediction.</summary>
     public const double Beta = 0.25;
 
-    /// <summary>Probabilities of an RGB [0, 1] batch under <paramref name="n"/> augmented passes (seeded).</summary>
-    public static Tensor Predict(Tensor rgb01, Func<Tensor, Tensor> probabilities, AugmentOptions augment, int n, bool multiLabel, int seed, double beta = Beta)
+    /// <summary>
+    /// Blended probabilities of <paramref name="n"/> augmented passes (seeded). <paramref name="probabilities"/>
+    /// gives a batch's probabilities with the RGB [0, 1] augmentation it is handed applied before
+    /// normalisation (null for the plain pass).
+    /// </summary>
+    public static Tensor Predict(Func<Func<Tensor, Tensor>?, Tensor> probabilities, AugmentOptions augment, int n, int seed, double beta = Beta)
     {
-        if (n < 0) throw new LumenException($"--tta must be 0 or more passes, got {n}");
+        if (n < 0) throw new OptionException("Tta", $"must be 0 or more passes, got {n}");
         using var scope = NewDisposeScope();
-        Tensor plain = probabilities(rgb01);
+        Tensor plain = probabilities(null);
         if (n == 0) return plain.MoveToOuterDisposeScope();
         // Use the training augmentation, or fastai's defaults when training had none.
         var augmenter = new BatchAugmenter(augment.IsIdentity ? AugmentOptions.Default : augment);
         Tensor sum = zeros_like(plain);
         for (int i = 0; i < n; i++)
-            sum.add_(probabilities(augmenter.Apply(rgb01, new Random(Seeds.Derive(seed, 7, i)))));
+        {
+            var random = new Random(Seeds.Derive(seed, 7, i));
+            sum.add_(probabilities(x => augmenter.Apply(x, random)));
+        }
         Tensor mean = sum.div_(n);
         return (mean * (1 - beta) + plain * beta).MoveToOuterDisposeScope();
     }

@@ -27,16 +27,13 @@ public sealed record ConfusedPair(string Actual, string Predicted, int Count);
 /// </summary>
 public sealed class ClassificationInterpretation : IDisposable
 {
-    private readonly ItemTransform _display;
-
-    private ClassificationInterpretation(Predictions predictions, IReadOnlyList<string> classes, VisionModel model, Normalization normalization,
-        ItemTransform display, Dictionary<string, double> metrics, Dictionary<string, double>? ttaMetrics, int tta)
+    private ClassificationInterpretation(Predictions predictions, IReadOnlyList<string> classes, VisionModel model, Preprocessing preprocessing,
+        Dictionary<string, double> metrics, Dictionary<string, double>? ttaMetrics, int tta)
     {
         Predictions = predictions;
         Classes = classes;
         Model = model;
-        Normalization = normalization;
-        _display = display;
+        Preprocessing = preprocessing;
         Metrics = metrics;
         TtaMetrics = ttaMetrics;
         TtaPasses = tta;
@@ -51,8 +48,8 @@ public sealed class ClassificationInterpretation : IDisposable
     /// <summary>The model (for Grad-CAM).</summary>
     public VisionModel Model { get; }
 
-    /// <summary>The model's input normalisation.</summary>
-    public Normalization Normalization { get; }
+    /// <summary>How images became the model's input (for display and Grad-CAM).</summary>
+    public Preprocessing Preprocessing { get; }
 
     /// <summary>Metrics without TTA (plus loss).</summary>
     public IReadOnlyDictionary<string, double> Metrics { get; }
@@ -72,21 +69,12 @@ public sealed class ClassificationInterpretation : IDisposable
         Dictionary<string, double>? ttaMetrics = null;
         if (tta > 0)
         {
-            var deterministic = new DataLoader(loader.Items, loader.Vocab, loader.MultiLabel, loader.Options, training: false, loader.Device);
-            var probabilities = new List<Tensor>();
-            foreach (var batch in deterministic.Batches())
-            {
-                using (batch)
-                {
-                    var raw = deterministic.Normalization.Denormalize(batch.Images);
-                    probabilities.Add(Tta.Predict(raw, x => Probabilities(learner.Model, learner.Model.Normalization, x, loader.MultiLabel),
-                        learner.Data.Options.Augment, tta, loader.MultiLabel, learner.Data.Options.Seed).cpu().DetachFromDisposeScope());
-                }
-            }
-            ttaMetrics = MetricsFromProbabilities(cat(probabilities, 0), predictions.Targets, loader.MultiLabel, learner.Data.Vocab.Count);
+            // The same path as an exported model's TTA: the learner's model behind a Predictor.
+            using var predictor = Predictor.ForLearner(learner);
+            var (withTta, _) = Evaluation.Predict(predictor, predictions.Items, tta);
+            using (withTta) ttaMetrics = Evaluation.Metrics(withTta, learner.Data.Vocab.Count);
         }
-        return new ClassificationInterpretation(predictions, learner.Data.Vocab.Classes, learner.Model, learner.Model.Normalization,
-            new ItemTransform(learner.Data.Options.Size, learner.Data.Options.ResizeMethod, learner.Data.Options.PadMode), metrics, ttaMetrics, tta);
+        return new ClassificationInterpretation(predictions, learner.Data.Vocab.Classes, learner.Model, learner.Data.Options.Preprocessing, metrics, ttaMetrics, tta);
     }
 
     /// <summary>From an exported model and labelled items (e.g. a held-out folder); unreadable files are skipped.</summary>
@@ -100,28 +88,12 @@ public sealed class ClassificationInterpretation : IDisposable
             var (withTta, _) = Evaluation.Predict(predictor, predictions.Items, tta, progress: progress);
             using (withTta) ttaMetrics = Evaluation.Metrics(withTta, predictor.Classes.Count);
         }
-        return new ClassificationInterpretation(predictions, predictor.Classes, predictor.Model, predictor.Info.Preprocessing.Normalization,
-            predictor.Transform, metrics, ttaMetrics, tta);
+        return new ClassificationInterpretation(predictions, predictor.Classes, predictor.Model, predictor.Info.Preprocessing, metrics, ttaMetrics, tta);
     }
 
     /// <summary>From predictions computed elsewhere (tests, custom pipelines).</summary>
-    internal static ClassificationInterpretation FromPredictions(Predictions predictions, IReadOnlyList<string> classes, VisionModel model, Normalization normalization, ItemTransform display) =>
-        new(predictions, classes, model, normalization, display, Evaluation.Metrics(predictions, classes.Count), null, 0);
-
-    private static Tensor Probabilities(VisionModel model, Normalization normalization, Tensor rgb01, bool multiLabel)
-    {
-        using var noGrad = no_grad();
-        var logits = model.forward(normalization.Normalize(rgb01));
-        return multiLabel ? logits.sigmoid() : logits.softmax(1);
-    }
-
-    private static Dictionary<string, double> MetricsFromProbabilities(Tensor probabilities, Tensor targets, bool multiLabel, int classes)
-    {
-        var logits = multiLabel ? probabilities.clamp(1e-7, 1 - 1e-7).logit() : probabilities.clamp_min(1e-12).log();
-        var loss = multiLabel ? Loss.BinaryCrossEntropy() : Loss.CrossEntropy();
-        using var predictions = new Predictions(logits, targets.clone(), loss.PerItem(logits, targets), Array.Empty<LabelledItem>(), multiLabel);
-        return Evaluation.Metrics(predictions, classes);
-    }
+    internal static ClassificationInterpretation FromPredictions(Predictions predictions, IReadOnlyList<string> classes, VisionModel model, Preprocessing preprocessing) =>
+        new(predictions, classes, model, preprocessing, Evaluation.Metrics(predictions, classes.Count), null, 0);
 
     /// <summary>Predicted class index of each item (single-label).</summary>
     public long[] PredictedIndices => Predictions.Logits.argmax(1).data<long>().ToArray();
@@ -188,14 +160,14 @@ public sealed class ClassificationInterpretation : IDisposable
     }
 
     /// <summary>The image of an item as the model saw it (deterministic resize/crop).</summary>
-    public RgbImage DisplayImage(LabelledItem item) => _display.Apply(_display.Load(item.Path), null);
+    public RgbImage DisplayImage(LabelledItem item) => Preprocessing.Prepare(item.Path);
 
     /// <summary>Grad-CAM overlays for items (the predicted class, or <paramref name="classIndex"/>).</summary>
     public IReadOnlyList<RgbImage> GradCamImages(IReadOnlyList<LabelledItem> items, int? classIndex = null)
     {
         var images = items.Select(DisplayImage).ToList();
         using var scope = NewDisposeScope();
-        var input = Normalization.Normalize(ImageTensor.Stack(images, Model.parameters().First().device));
+        var input = Preprocessing.Batch(images, Model.parameters().First().device);
         var heat = GradCam.Compute(Model, input, classIndex is { } c ? Enumerable.Repeat(c, items.Count).ToList() : null);
         return images.Select((img, i) => GradCam.Overlay(img, heat[i])).ToList();
     }

@@ -16,9 +16,9 @@ public static class Devices
         if (n == "cuda" || n.StartsWith("cuda:"))
         {
             if (!cuda.is_available())
-                throw new LumenException($"--device {name}: CUDA is not available. Lumen is built with the CPU package (TorchSharp-cpu); on a machine with an NVIDIA GPU, reference a CUDA build of TorchSharp instead (see README), or use --device cpu.");
+                throw new OptionException("Device", $"'{name}': CUDA is not available. Lumen is built with the CPU package (TorchSharp-cpu); on a machine with an NVIDIA GPU, reference a CUDA build of TorchSharp instead (see README), or use the cpu device.");
             return n == "cuda" ? CUDA : new Device(DeviceType.CUDA, int.Parse(n[5..]));
         }
-        throw new LumenException($"--device must be auto, cpu, cuda or cuda:N, got '{name}'");
+        throw new OptionException("Device", $"must be auto, cpu, cuda or cuda:N, got '{name}'");
     }
 }

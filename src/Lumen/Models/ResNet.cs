@@ -2,7 +2,6 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
-using Lumen.Inference;
 
 namespace Lumen.Models;
 
@@ -78,22 +77,14 @@ public static class ResNet
         }
     }
 
-    /// <summary>The downsample path (strided 1×1 conv, BatchNorm) as a plain strided ONNX Conv.</summary>
-    private static string ExportDownsample(OnnxGraphBuilder g, Module<Tensor, Tensor> downsample, string input)
-    {
-        var parts = downsample.named_children().ToDictionary(c => c.name, c => c.module);
-        var conv = (PointwiseConv)parts["0"];
-        return g.BatchNorm((BatchNorm2d)parts["1"], g.Conv(conv.weight, null, input, 1, conv.Stride, 0, 1));
-    }
-
     /// <summary>Two 3×3 convolutions with a residual connection (ResNet-18/34).</summary>
-    internal sealed class BasicBlock : Module<Tensor, Tensor>, IOnnxExportable
+    internal sealed class BasicBlock : Module<Tensor, Tensor>
     {
-        private readonly int _stride;
-
-        private readonly Conv2d conv1, conv2;
-        private readonly BatchNorm2d bn1, bn2;
-        private readonly Module<Tensor, Tensor>? downsample;
+        // Internal for the ONNX exporter; the field names are torchvision's parameter names.
+        internal readonly int _stride;
+        internal readonly Conv2d conv1, conv2;
+        internal readonly BatchNorm2d bn1, bn2;
+        internal readonly Module<Tensor, Tensor>? downsample;
 
         public BasicBlock(int inPlanes, int planes, int stride, Module<Tensor, Tensor>? downsample) : base(nameof(BasicBlock))
         {
@@ -104,14 +95,6 @@ public static class ResNet
             this.downsample = downsample;
             _stride = stride;
             RegisterComponents();
-        }
-
-        public string ExportOnnx(OnnxGraphBuilder g, string input)
-        {
-            string y = g.Node("Relu", g.BatchNorm(bn1, g.Conv(conv1.weight, null, input, 3, _stride, 1, 1)));
-            y = g.BatchNorm(bn2, g.Conv(conv2.weight, null, y, 3, 1, 1, 1));
-            string identity = downsample is null ? input : ExportDownsample(g, downsample, input);
-            return g.Node("Relu", g.Node("Add", new[] { y, identity }));
         }
 
         public override Tensor forward(Tensor x)
@@ -125,13 +108,13 @@ public static class ResNet
     }
 
     /// <summary>1×1 → 3×3 (strided, grouped) → 1×1 with a residual connection (ResNet-50 and deeper).</summary>
-    internal sealed class Bottleneck : Module<Tensor, Tensor>, IOnnxExportable
+    internal sealed class Bottleneck : Module<Tensor, Tensor>
     {
-        private readonly int _stride, _groups;
-
-        private readonly Conv2d conv1, conv2, conv3;
-        private readonly BatchNorm2d bn1, bn2, bn3;
-        private readonly Module<Tensor, Tensor>? downsample;
+        // Internal for the ONNX exporter; the field names are torchvision's parameter names.
+        internal readonly int _stride, _groups;
+        internal readonly Conv2d conv1, conv2, conv3;
+        internal readonly BatchNorm2d bn1, bn2, bn3;
+        internal readonly Module<Tensor, Tensor>? downsample;
 
         public Bottleneck(int inPlanes, int planes, int stride, Module<Tensor, Tensor>? downsample, int groups, int widthPerGroup) : base(nameof(Bottleneck))
         {
@@ -146,15 +129,6 @@ public static class ResNet
             _stride = stride;
             _groups = groups;
             RegisterComponents();
-        }
-
-        public string ExportOnnx(OnnxGraphBuilder g, string input)
-        {
-            string y = g.Node("Relu", g.BatchNorm(bn1, g.Conv(conv1.weight, null, input, 1, 1, 0, 1)));
-            y = g.Node("Relu", g.BatchNorm(bn2, g.Conv(conv2.weight, null, y, 3, _stride, 1, _groups)));
-            y = g.BatchNorm(bn3, g.Conv(conv3.weight, null, y, 1, 1, 0, 1));
-            string identity = downsample is null ? input : ExportDownsample(g, downsample, input);
-            return g.Node("Relu", g.Node("Add", new[] { y, identity }));
         }
 
         public override Tensor forward(Tensor x)

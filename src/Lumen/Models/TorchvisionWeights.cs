@@ -48,7 +48,7 @@ public static class TorchvisionWeights
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
         string temp = destination + ".part";
-        string manual = $"Without internet access, download {url} elsewhere and put it at {destination}, or pass --weights <file.pth>.";
+        string manual = $"Without internet access, download {url} elsewhere and put it at {destination}, or give that file as the weights (a .pth path).";
         using var ownClient = client is null ? new HttpClient { Timeout = TimeSpan.FromMinutes(30) } : null;
         HttpClient http = client ?? ownClient!;
         try
@@ -95,7 +95,7 @@ public static class TorchvisionWeights
     /// message names the first mismatching parameters).</exception>
     public static void LoadInto(Module body, string path, string architectureName)
     {
-        if (!File.Exists(path)) throw new LumenException($"--weights: file '{path}' does not exist");
+        if (!File.Exists(path)) throw new OptionException("Weights", $"file '{path}' does not exist");
         Hashtable table;
         try
         {
@@ -103,7 +103,7 @@ public static class TorchvisionWeights
         }
         catch (Exception e) when (e is not LumenException)
         {
-            throw new LumenException($"--weights: '{path}' is not a PyTorch state dict (.pth written by torch.save): {e.Message}", e);
+            throw new OptionException("Weights", $"'{path}' is not a PyTorch state dict (.pth written by torch.save): {e.Message}", e);
         }
         // Training checkpoints often wrap the weights: {"state_dict": {...}} or {"model": {...}}.
         foreach (string wrapper in new[] { "state_dict", "model" })
@@ -134,14 +134,14 @@ public static class TorchvisionWeights
                 missing.Count > 0 ? $"missing {missing.Count} (e.g. {string.Join(", ", missing.Take(3))})" : null,
                 unexpected.Count > 0 ? $"unexpected {unexpected.Count} (e.g. {string.Join(", ", unexpected.Take(3))})" : null,
             }.Where(s => s is not null));
-            throw new LumenException($"--weights: {sourceName} does not fit {architectureName}: {detail}. Is it a torchvision {architectureName} state dict?");
+            throw new OptionException("Weights", $"{sourceName} does not fit {architectureName}: {detail}. Is it a torchvision {architectureName} state dict?");
         }
         using var noGrad = no_grad();
         foreach (var (key, t) in target)
         {
             if (!source.TryGetValue(key, out Tensor? s)) continue;
             if (!t.shape.SequenceEqual(s.shape))
-                throw new LumenException($"--weights: {sourceName} does not fit {architectureName}: '{key}' has shape [{string.Join(",", s.shape)}], expected [{string.Join(",", t.shape)}]");
+                throw new OptionException("Weights", $"{sourceName} does not fit {architectureName}: '{key}' has shape [{string.Join(",", s.shape)}], expected [{string.Join(",", t.shape)}]");
             t.copy_(s.to(t.dtype));
         }
     }

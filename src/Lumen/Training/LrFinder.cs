@@ -14,7 +14,7 @@ public sealed class LrFindResult
         var l = lrs.Skip(skipStart).Take(end - skipStart).ToArray();
         var y = losses.Skip(skipStart).Take(end - skipStart).ToArray();
         if (l.Length < 3) { l = lrs.ToArray(); y = losses.ToArray(); }
-        if (l.Length < 3) throw new LumenException($"the LR finder stopped after {lrs.Count} batches, too few to suggest a learning rate; lower --start-lr or check the data");
+        if (l.Length < 3) throw new LumenException($"the LR finder stopped after {lrs.Count} batches, too few to suggest a learning rate; lower the start learning rate or check the data");
         Minimum = l[Array.IndexOf(y, y.Min())] / 10;
         Steep = l[SteepestIndex(l, y)];
         Valley = l[ValleyIndex(y)];

@@ -12,19 +12,24 @@ public static class VisionLearner
     /// <see cref="Learner"/> (which normalises the data for the weights) and freezes the body.
     /// </summary>
     /// <param name="data">The data.</param>
-    /// <param name="architecture">Registry name, e.g. <c>resnet34</c>.</param>
+    /// <param name="architecture">Registry name (default resnet18, whose ImageNet weights ship offline, as the CLI's default).</param>
     /// <param name="pretrained">Start from ImageNet weights (offline for resnet18); false for random init.</param>
     /// <param name="weights">Overrides <paramref name="pretrained"/>: <c>imagenet</c>, <c>imagenet-mlnet</c>, <c>none</c> or a .pth path.</param>
     /// <param name="options">Training settings.</param>
     /// <param name="head">Head settings.</param>
     /// <param name="progress">Receives download/conversion progress.</param>
-    public static Learner Create(ImageDataLoaders data, string architecture = "resnet34", bool pretrained = true, string? weights = null,
+    public static Learner Create(ImageDataLoaders data, string architecture = "resnet18", bool pretrained = true, string? weights = null,
         TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null)
     {
         // The head's initialisation draws from torch's generator: seed it from the run seed so --seed
-        // reproduces a run (training reseeds per batch, see Learner).
-        TorchSharp.torch.manual_seed(data.Options.Seed);
-        var model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress);
+        // reproduces a run (training reseeds per batch, see Learner), and give the caller's generator
+        // state back afterwards.
+        VisionModel model;
+        using (new GeneratorStateScope())
+        {
+            TorchSharp.torch.manual_seed(data.Options.Seed);
+            model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress);
+        }
         var learner = new Learner(data, model, options: options) { Progress = progress ?? NullProgress.Instance };
         learner.Freeze();
         return learner;

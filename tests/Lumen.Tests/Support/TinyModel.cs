@@ -1,3 +1,4 @@
+using Lumen.Imaging;
 using Lumen.Data;
 using Lumen.Inference;
 using Lumen.Models;

@@ -3,7 +3,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using Lumen.Models;
 
 namespace Lumen.Data.Datasets;
 

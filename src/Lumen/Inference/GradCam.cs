@@ -4,7 +4,7 @@ using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Lumen.Interpret;
+namespace Lumen.Inference;
 
 /// <summary>
 /// Grad-CAM (Selvaraju et al.): the last convolutional stage's feature maps weighted by the spatially

@@ -1,4 +1,4 @@
-namespace Lumen.Models;
+namespace Lumen;
 
 /// <summary>Lumen's cache folder: <c>LUMEN_HOME</c> if set, else <c>~/.cache/lumen</c>.</summary>
 public static class LumenHome

@@ -1,0 +1,120 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lumen.Models;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Lumen.Training;
+
+/// <summary>
+/// Writes a resumable checkpoint after every epoch and when training is interrupted: a zip with the
+/// model and optimiser state (safetensors), the position (phase, epoch, batch), and the state of
+/// every <see cref="IStatefulCallback"/> (the recorder's history, the fine_tune plan, early stopping,
+/// the user's own), written atomically. <see cref="FineTuning.ResumeFineTune"/> continues from it.
+/// </summary>
+/// <param name="path">Where the checkpoint is written.</param>
+public sealed class Checkpoint(string path) : ICallback
+{
+    private const int Format = 2;
+
+    /// <summary>Where the checkpoint is written.</summary>
+    public string Path => path;
+
+    void ICallback.AfterEpoch(Learner learner) => Save(learner, path);
+
+    void ICallback.AfterFit(Learner learner)
+    {
+        if (learner.Interrupted) Save(learner, path);
+    }
+
+    private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, bool Frozen, Dictionary<string, JsonNode> Callbacks);
+
+    /// <summary>Writes <paramref name="learner"/>'s checkpoint to <paramref name="file"/>.</summary>
+    public static void Save(Learner learner, string file)
+    {
+        var states = learner.AllCallbacks.OfType<IStatefulCallback>().ToDictionary(c => c.StateKey, c => c.SaveState());
+        var meta = new Meta(Format, learner.Model.Spec, learner.Position, learner.IsFrozen, states.ToDictionary(s => s.Key, s => s.Value.Json));
+        AtomicFile.Write(file, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            void Tensors(string name, IReadOnlyDictionary<string, Tensor> tensors)
+            {
+                using var entry = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+                Safetensors.SaveStateDict(entry, tensors.ToDictionary(kv => kv.Key, kv => kv.Value));
+            }
+            Tensors("model.safetensors", learner.Model.state_dict());
+            var optimizer = learner.Optimizer.StateDict();
+            Tensors("optimizer.safetensors", optimizer);
+            foreach (var t in optimizer.Values) t.Dispose();
+            foreach (var (key, state) in states)
+                if (state.Tensors is { Count: > 0 } tensors) Tensors($"callbacks/{key}.safetensors", tensors);
+            using var writer = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
+            writer.Write(JsonSerializer.Serialize(meta, Json));
+        });
+    }
+
+    /// <summary>
+    /// Restores weights, optimiser, freezing and the state of the learner's stateful callbacks from
+    /// <paramref name="file"/>; returns the position to continue from and every saved state by key
+    /// (for the run's own callbacks, such as the fine_tune plan).
+    /// </summary>
+    /// <exception cref="LumenException">The file is missing, not a Lumen checkpoint, or from another model.</exception>
+    public static (FitPosition Position, IReadOnlyDictionary<string, CallbackState> States) Load(Learner learner, string file)
+    {
+        if (!File.Exists(file)) throw new LumenException($"checkpoint '{file}' does not exist");
+        try
+        {
+            using var zip = ZipFile.OpenRead(file);
+            Meta meta;
+            using (var reader = new StreamReader(Entry(zip, "checkpoint.json", file).Open()))
+                meta = JsonSerializer.Deserialize<Meta>(reader.ReadToEnd(), Json) ?? throw new LumenException($"checkpoint '{file}' has an empty checkpoint.json");
+            if (meta.Format != Format)
+                throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
+            if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
+                throw new LumenException($"checkpoint '{file}' is a {meta.Spec.Architecture} checkpoint with {meta.Spec.Classes} classes, but this run builds {learner.Model.Spec.Architecture} with {learner.Model.Spec.Classes}");
+            if (meta.Frozen) learner.Freeze(); else learner.Unfreeze();
+            using (var model = ReadTensors(zip, "model.safetensors", file)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
+            using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
+            var states = new Dictionary<string, CallbackState>();
+            var owned = new List<TensorSet>();
+            foreach (var (key, json) in meta.Callbacks)
+            {
+                var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file);
+                if (tensors is not null) owned.Add(tensors);
+                states[key] = new CallbackState(json, tensors?.Tensors);
+            }
+            foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
+                if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
+            foreach (var set in owned) set.Dispose();
+            return (meta.Position, states);
+        }
+        catch (Exception e) when (e is InvalidDataException or JsonException)
+        {
+            throw new LumenException($"'{file}' is not a valid Lumen checkpoint ({e.Message})", e);
+        }
+    }
+
+    private sealed class TensorSet(Dictionary<string, Tensor> tensors) : IDisposable
+    {
+        public Dictionary<string, Tensor> Tensors => tensors;
+
+        public void Dispose()
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    private static TensorSet ReadTensors(ZipArchive zip, string name, string file)
+    {
+        using var memory = new MemoryStream();
+        using (var s = Entry(zip, name, file).Open()) s.CopyTo(memory);
+        memory.Position = 0;
+        return new TensorSet(Safetensors.LoadStateDict(memory));
+    }
+
+    private static ZipArchiveEntry Entry(ZipArchive zip, string name, string file) =>
+        zip.GetEntry(name) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no {name})");
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+}

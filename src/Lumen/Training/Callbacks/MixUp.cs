@@ -1,0 +1,87 @@
+using static TorchSharp.torch;
+
+namespace Lumen.Training;
+
+/// <summary>
+/// MixUp (Zhang et al. 2018, as fastai): each training image is blended with another of the batch with
+/// weight λ = max(l, 1 − l), l ~ Beta(α, α) per item, and the loss blends the two targets' losses
+/// with the same λ (multi-label: the targets themselves). Validation is untouched.
+/// </summary>
+/// <param name="alpha">Beta distribution parameter (fastai's default 0.4).</param>
+public sealed class MixUp(double alpha = 0.4) : ICallback
+{
+    private Tensor? _lambda;
+    private Tensor? _shuffledY;
+
+    /// <summary>Beta(α, α).</summary>
+    public double Alpha => alpha;
+
+    void ICallback.BeforeFit(Learner learner)
+    {
+        var plain = learner.TrainingLoss;
+        learner.TrainingLoss = (pred, y) => _lambda is null ? plain(pred, y) : Mixed(learner, pred, y);
+    }
+
+    void ICallback.BeforeBatch(Learner learner)
+    {
+        _lambda = _shuffledY = null;
+        if (!learner.Training) return;
+        var random = new Random(Seeds.Derive(learner.Seed, 5, learner.Epoch, learner.Batch));
+        var x = learner.X;
+        long n = x.shape[0];
+        var lam = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double l = BetaDistribution.Sample(alpha, random);
+            lam[i] = (float)Math.Max(l, 1 - l);
+        }
+        var perm = Enumerable.Range(0, (int)n).ToArray();
+        random.Shuffle(perm);
+        var permIndex = tensor(perm.Select(i => (long)i).ToArray(), device: x.device);
+        var lamX = tensor(lam, device: x.device).view(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 1)).ToArray());
+        learner.X = x * lamX + x.index_select(0, permIndex) * (1 - lamX);
+        _lambda = tensor(lam, device: x.device);
+        _shuffledY = learner.Y.index_select(0, permIndex);
+    }
+
+    private Tensor Mixed(Learner learner, Tensor pred, Tensor y)
+    {
+        if (learner.Data.MultiLabel)
+        {
+            var lamY = _lambda!.unsqueeze(1);
+            return learner.Loss.Mean(pred, y * lamY + _shuffledY! * (1 - lamY));
+        }
+        return (learner.Loss.PerItem(pred, y) * _lambda! + learner.Loss.PerItem(pred, _shuffledY!) * (1 - _lambda!)).mean();
+    }
+}
+
+/// <summary>Samples of the Beta(α, α) distribution (for <see cref="MixUp"/>), from a seeded <see cref="Random"/>.</summary>
+public static class BetaDistribution
+{
+    /// <summary>One Beta(α, α) sample, from two Gamma(α) samples.</summary>
+    public static double Sample(double alpha, Random random)
+    {
+        double a = Gamma(alpha, random), b = Gamma(alpha, random);
+        return a / (a + b);
+    }
+
+    // Marsaglia–Tsang, boosted for shape < 1.
+    private static double Gamma(double shape, Random random)
+    {
+        if (shape < 1) return Gamma(shape + 1, random) * Math.Pow(random.NextDouble(), 1 / shape);
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x, v;
+            do
+            {
+                double u1 = 1 - random.NextDouble(), u2 = random.NextDouble();
+                x = Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+                v = 1 + c * x;
+            } while (v <= 0);
+            v = v * v * v;
+            double u = random.NextDouble();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return d * v;
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using TorchSharp.Modules;
+
+namespace Lumen.Training;
+
+/// <summary>Freezing layer groups for transfer learning (fastai's freeze, unfreeze, freeze_to).</summary>
+public sealed partial class Learner
+{
+    /// <summary>True while all groups but the head are frozen.</summary>
+    public bool IsFrozen { get; private set; }
+
+    /// <summary>True when a frozen body runs without autograd (BatchNorm frozen too).</summary>
+    public bool BodyWithoutGrad => IsFrozen && !Options.TrainBn;
+
+    /// <summary>Freezes every group but the last (the head); BatchNorm layers stay trainable unless <see cref="TrainingOptions.TrainBn"/> is off.</summary>
+    public void Freeze() => FreezeTo(Groups.Count - 1);
+
+    /// <summary>Makes every parameter trainable.</summary>
+    public void Unfreeze() => FreezeTo(0);
+
+    /// <summary>Freezes groups [0, n); later groups are trainable.</summary>
+    public void FreezeTo(int n)
+    {
+        var batchNorm = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        if (Options.TrainBn)
+            foreach (var (_, m) in Model.named_modules())
+                if (m is BatchNorm2d or BatchNorm1d) foreach (var p in m.parameters()) batchNorm.Add(p);
+        for (int g = 0; g < Groups.Count; g++)
+            foreach (var p in Groups[g]) p.requires_grad = g >= n || batchNorm.Contains(p);
+        IsFrozen = n > 0;
+        FeatureCache.Release();
+    }
+}

@@ -1,0 +1,152 @@
+using Lumen.Data;
+using Lumen.Data.Datasets;
+using Lumen.Inference;
+using Lumen.Interpret;
+using Lumen.Models;
+using Lumen.Training;
+using static TorchSharp.torch;
+
+namespace Lumen.Workflows;
+
+/// <summary>What <see cref="TrainWorkflow.Run"/> should do: the data, the model, the recipe and where to write.</summary>
+public sealed record TrainRequest
+{
+    /// <summary>A folder of labelled images, or a catalogue dataset name (fetched on first use).</summary>
+    public required string Data { get; init; }
+
+    /// <summary>The folder for model.lumen, history, plots, checkpoint and report (locked while the run writes).</summary>
+    public required string OutputFolder { get; init; }
+
+    /// <summary>How to read and prepare the data.</summary>
+    public DataOptions DataOptions { get; init; } = new();
+
+    /// <summary>The architecture (default resnet18, whose ImageNet weights ship offline).</summary>
+    public string Architecture { get; init; } = "resnet18";
+
+    /// <summary>default (pretrained), none, imagenet, imagenet-mlnet or a .pth file.</summary>
+    public string Weights { get; init; } = "default";
+
+    /// <summary>Loss, optimiser and regularisation settings.</summary>
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>fine_tune's unfrozen epochs.</summary>
+    public int Epochs { get; init; } = 4;
+
+    /// <summary>fine_tune's frozen epochs first.</summary>
+    public int FreezeEpochs { get; init; } = 1;
+
+    /// <summary>The base learning rate; null runs the LR finder and uses its valley suggestion.</summary>
+    public double? Lr { get; init; } = 2e-3;
+
+    /// <summary>Continue the run whose checkpoint is in <see cref="OutputFolder"/>.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Stop when valid_loss has not improved for this many epochs.</summary>
+    public int? EarlyStopping { get; init; }
+
+    /// <summary>Keep the weights of the epoch with the lowest valid_loss.</summary>
+    public bool SaveBest { get; init; }
+
+    /// <summary>Also write report.html and the interpretation figures.</summary>
+    public bool Report { get; init; }
+
+    /// <summary>Where to train (default CPU).</summary>
+    public Device? Device { get; init; }
+}
+
+/// <summary>What a training run produced.</summary>
+/// <param name="Learner">The trained learner (its model, data, history).</param>
+/// <param name="OutputFolder">Where everything was written.</param>
+/// <param name="ModelPath">The exported model, or null when the run was interrupted.</param>
+/// <param name="Checkpoint">The checkpoint to resume from.</param>
+/// <param name="LrFind">The LR finder's result when it chose the learning rate.</param>
+public sealed record TrainResult(Learner Learner, string OutputFolder, string? ModelPath, string Checkpoint, LrFindResult? LrFind)
+{
+    /// <summary>True when the run was interrupted (resume it with <see cref="TrainRequest.Resume"/>).</summary>
+    public bool Interrupted => Learner.Interrupted;
+
+    /// <summary>The report, when one was written.</summary>
+    public string? ReportPath { get; init; }
+}
+
+/// <summary>
+/// What <c>lumen train</c> does, for any host: load the data, build the pretrained learner, choose the
+/// learning rate (or take the one given), fine_tune with history, checkpoints, early stopping and
+/// save-best as asked, then export the model, draw the plots and write the report. Interrupted runs
+/// (the cancellation token) leave a checkpoint and no model.
+/// </summary>
+public static class TrainWorkflow
+{
+    /// <summary>Runs <paramref name="request"/>.</summary>
+    /// <exception cref="OptionException">An option is out of range (its name says which).</exception>
+    /// <exception cref="LumenException">The data, the weights or the output folder are unusable.</exception>
+    public static TrainResult Run(TrainRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
+    {
+        progress ??= NullProgress.Instance;
+        if (request.Epochs < 1) throw new OptionException(nameof(request.Epochs), $"must be at least 1, got {request.Epochs}");
+        if (request.FreezeEpochs < 0) throw new OptionException(nameof(request.FreezeEpochs), $"must be 0 or more, got {request.FreezeEpochs}");
+        if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
+        request.DataOptions.Validate();
+        string outDir = Path.GetFullPath(request.OutputFolder);
+        string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
+        if (request.Resume && !File.Exists(checkpoint)) throw new OptionException(nameof(request.Resume), $"no checkpoint at {checkpoint}");
+        // Claimed before any work: a second run into the same folder, or one that cannot be written, fails now.
+        using var folderLock = Claim(outDir);
+
+        var (folder, regex) = new DatasetStore().ResolveFolder(request.Data, progress);
+        var data = ImageDataLoaders.FromFolder(folder, request.DataOptions with { LabelRegex = request.DataOptions.LabelRegex ?? regex }, request.Device, progress);
+        if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
+        var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, progress: progress);
+        learner.Cancellation = cancellation;
+        learner.Callbacks.Add(new HistoryWriter(outDir));
+        learner.Callbacks.Add(new Checkpoint(checkpoint));
+        if (request.EarlyStopping is { } patience) learner.Callbacks.Add(new EarlyStopping(patience: patience));
+        if (request.SaveBest) learner.Callbacks.Add(new SaveBest());
+
+        LrFindResult? found = null;
+        if (request.Resume) learner.ResumeFineTune(checkpoint);
+        else
+        {
+            double lr = request.Lr ?? (found = learner.LrFind()).Valley;
+            if (found is not null) TrainingPlots.LrFind(found, Path.Combine(outDir, "lr_find.png"));
+            learner.FineTune(request.Epochs, lr, request.FreezeEpochs);
+        }
+        TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
+        if (learner.History.Count > 0) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
+        if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found);
+
+        string modelPath = Path.Combine(outDir, "model.lumen");
+        learner.Export(modelPath);
+        var result = new TrainResult(learner, outDir, modelPath, checkpoint, found);
+        return request.Report ? result with { ReportPath = WriteReport(learner, outDir) } : result;
+    }
+
+    private static FolderLock Claim(string outDir)
+    {
+        try
+        {
+            return FolderLock.Acquire(outDir);
+        }
+        catch (LumenException e)
+        {
+            throw new OptionException(nameof(TrainRequest.OutputFolder), $"is unusable: {e.Message}", e);
+        }
+    }
+
+    private static string WriteReport(Learner learner, string outDir)
+    {
+        using var interp = ClassificationInterpretation.FromLearner(learner);
+        var options = learner.Data.Options;
+        InterpretationArtifacts.Write(outDir, new ReportContent
+        {
+            Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
+            Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
+            Interpretation = interp,
+            Audit = learner.Data.Audit,
+            AugmentationExamples = learner.Data.ShowBatch(12),
+            History = learner.History,
+            GradCam = true,
+        }.WithRunFolder(outDir));
+        return Path.Combine(outDir, "report.html");
+    }
+}
