@@ -107,7 +107,7 @@ internal static class DataPipelineBench
         {
             // Same thread budget as the PyTorch side: torch intra-op threads = workers.
             TorchSharp.torch.set_num_threads(workers);
-            var options = new DataOptions { Size = size, BatchSize = 64, Workers = workers };
+            var options = new DataOptions { Item = new ItemTransform(size), Loader = new LoaderOptions { BatchSize = 64, Workers = workers } };
             var dls = ImageDataLoaders.FromFolder(folder, options);
             Measure(dls, 1); // warm-up: JIT, native library load, page cache
             results[workers] = Measure(dls, seconds);

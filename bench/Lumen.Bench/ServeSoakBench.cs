@@ -11,7 +11,8 @@ namespace Lumen.Bench;
 /// Soak test of the web service: real Kestrel on loopback, N clients for M minutes sending a mix of
 /// good images, fuzzed (corrupt) images, non-images and bodies over the size limit. Every bad request
 /// must get a 4xx, nothing may get a 5xx other than 503 under saturation, and the process's RSS and
-/// thread count must stay flat: both are sampled every 10 s and their least-squares slope is printed.
+/// thread count must stay flat: both are sampled every 10 s (after a full GC) and their least-squares
+/// slope is printed.
 /// Usage: serve-soak [model.lumen] [--clients 50] [--minutes 10] [--size 128] [--mix good,corrupt,notimage,oversized]
 /// </summary>
 internal static class ServeSoakBench
@@ -90,6 +91,10 @@ internal static class ServeSoakBench
         {
             while (DateTime.UtcNow < stopAt)
             {
+                // Measured after a full, compacting collection (finalizers run too), so the figures show
+                // what the process keeps, not how lazily the GC returns memory.
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                GC.WaitForPendingFinalizers();
                 samples.Add((clock.Elapsed.TotalSeconds, Rss() / 1e6, Process.GetCurrentProcess().Threads.Count, GC.GetGCMemoryInfo().HeapSizeBytes / 1e6));
                 await Task.Delay(TimeSpan.FromSeconds(10));
             }

@@ -88,7 +88,7 @@ internal static class TrainingBench
     {
         string folder = Program.DefaultData();
         if (!Directory.Exists(folder)) { Console.WriteLine($"frozen-phase speed-up skipped: {folder} not found"); return; }
-        var data = ImageDataLoaders.FromFolder(folder, new DataOptions { Size = 128, BatchSize = 32, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(folder, new DataOptions { Item = new ItemTransform(128), Loader = new LoaderOptions { BatchSize = 32 }, Augment = AugmentOptions.None });
         double Epoch(bool trainBn, bool cache)
         {
             var learner = VisionLearner.Create(data, "resnet18", options: new TrainingOptions { TrainBn = trainBn });

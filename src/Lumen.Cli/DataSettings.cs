@@ -59,22 +59,12 @@ internal class DataSettings : CommandSettings
     [DefaultValue(64)]
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>
-    /// The data folder: <see cref="Folder"/> itself, or the cached copy of the catalogue dataset it
-    /// names (downloaded on first use), with that dataset's file-name label pattern if it has one.
-    /// </summary>
-    public (string Folder, string? LabelRegex) ResolveFolder(IProgressReporter progress)
-    {
-        var (folder, regex) = new Lumen.Data.Datasets.DatasetStore().ResolveFolder(Folder, progress);
-        return (folder, LabelRegex ?? regex);
-    }
+    /// <summary>Where the images come from, as given on the command line.</summary>
+    public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex };
 
     /// <summary>Resolves the folder (or dataset name) and loads it with <paramref name="options"/>.</summary>
-    public ImageDataLoaders Load(DataOptions options, IProgressReporter progress, TorchSharp.torch.Device? device = null)
-    {
-        var (folder, regex) = ResolveFolder(progress);
-        return ImageDataLoaders.FromFolder(folder, options with { LabelRegex = regex }, device, progress);
-    }
+    public ImageDataLoaders Load(DataOptions options, IProgressReporter progress, TorchSharp.torch.Device? device = null) =>
+        ToDataSource().Load(options, device, progress);
 
     /// <summary>The library options these settings describe.</summary>
     public DataOptions ToDataOptions()
@@ -84,19 +74,16 @@ internal class DataSettings : CommandSettings
         if (FlipVert) aug = aug with { FlipVert = true };
         var options = new DataOptions
         {
-            CsvPath = Csv,
-            LabelRegex = LabelRegex,
-            ValidPct = ValidPct,
-            Seed = Seed,
-            Size = Size,
-            BatchSize = BatchSize,
-            ResizeMethod = Resize.ToLowerInvariant() switch
+            Item = new ItemTransform(Size, method: Resize.ToLowerInvariant() switch
             {
                 "crop" => ResizeMethod.Crop,
                 "squish" => ResizeMethod.Squish,
                 "pad" => ResizeMethod.Pad,
                 _ => throw new LumenException($"--resize must be crop, squish or pad, got '{Resize}'"),
-            },
+            }),
+            Loader = new LoaderOptions { BatchSize = BatchSize },
+            ValidPct = ValidPct,
+            Seed = Seed,
             Augment = aug,
         };
         options.Validate();

@@ -14,7 +14,7 @@ public class AuditTests
         string truncated = dir.Write("a/truncated.png", good[..(good.Length / 2)]);
         string garbage = dir.Write("b/garbage.jpg", "not a jpeg at all"u8.ToArray());
 
-        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16, BatchSize = 2 });
+        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 2 } });
 
         Assert.Equal(new[] { truncated, garbage }, dls.Audit.Unreadable.Select(u => u.Path));
         Assert.Equal(10, dls.Train.Items.Count + dls.Valid.Items.Count);
@@ -40,7 +40,7 @@ public class AuditTests
         for (int i = 0; i < 10; i++) File.Copy(dir.File("a", $"img{i:D3}.png"), dir.File("a", $"copy{i:D3}.png"));
         var warnings = new List<string>();
 
-        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16 }, progress: new RecordingProgress(warnings));
+        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16) }, progress: new RecordingProgress(warnings));
 
         Assert.Equal(10, dls.Audit.Duplicates.Count);
         Assert.All(dls.Audit.Duplicates, d => Assert.Equal(2, d.Paths.Count));
@@ -54,7 +54,7 @@ public class AuditTests
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "big" }, 15);
         dir.AddClasses(new[] { "small" }, 5, seedBase: 77);
-        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16 });
+        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16) });
         Assert.Contains(dls.Audit.Warnings, w => w.Contains("imbalanced") && w.Contains("'big' has 15") && w.Contains("'small' only 5"));
         Assert.Equal(new[] { (3, 12), (1, 4) }, dls.Audit.Counts.Select(c => (c.Valid, c.Train)));
     }

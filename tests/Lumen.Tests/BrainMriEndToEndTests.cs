@@ -10,7 +10,7 @@ public class BrainMriEndToEndTests
     [BrainMriFact]
     public void LoadsFourClassesWithA96To24StratifiedSplit()
     {
-        var dls = ImageDataLoaders.FromFolder(BrainMri.Folder!, new DataOptions { Size = 64, BatchSize = 32 });
+        var dls = ImageDataLoaders.FromFolder(BrainMri.Folder!, new DataOptions { Item = new ItemTransform(64), Loader = new LoaderOptions { BatchSize = 32 } });
 
         Assert.Equal(new[] { "glioma", "meningioma", "notumor", "pituitary" }, dls.Vocab.Classes);
         Assert.All(dls.Audit.Counts, c => Assert.Equal((96, 24), (c.Train, c.Valid)));

@@ -8,7 +8,7 @@ namespace Lumen.Tests;
 public class DataLoaderTests
 {
     private static ImageDataLoaders Load(TempFolder dir, DataOptions? options = null) =>
-        ImageDataLoaders.FromFolder(dir.Path, options ?? new DataOptions { Size = 16, BatchSize = 4, Workers = 2 });
+        ImageDataLoaders.FromFolder(dir.Path, options ?? new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } });
 
     [Fact]
     public void BatchesHaveTheRightShapesTargetsAndNormalisation()
@@ -38,7 +38,7 @@ public class DataLoaderTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 11, size: 20);
-        var dls = Load(dir, new DataOptions { Size = 16, BatchSize = 4, Workers = 2, ValidPct = 0.2 });
+        var dls = Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 }, ValidPct = 0.2 });
 
         Assert.Equal(18, dls.Train.Items.Count);
         Assert.Equal(4, dls.Train.BatchCount);
@@ -47,7 +47,7 @@ public class DataLoaderTests
         Assert.Equal(16, e0.Count);
         Assert.Equal(e0, Order(dls.Train, 0));
         Assert.NotEqual(e0, Order(dls.Train, 1));
-        Assert.Equal(e0, Order(Load(dir, new DataOptions { Size = 16, BatchSize = 4, Workers = 1 }).Train, 0));
+        Assert.Equal(e0, Order(Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4, Workers = 1 } }).Train, 0));
     }
 
     [Fact]
@@ -55,11 +55,11 @@ public class DataLoaderTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 6, size: 24);
-        var dls = Load(dir, new DataOptions { Size = 16, BatchSize = 8, Workers = 2, Augment = Lumen.Augment.AugmentOptions.Endoscopy });
+        var dls = Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 8, Workers = 2 }, Augment = Lumen.Augment.AugmentOptions.Endoscopy });
 
         Tensor First(DataLoader loader) { using var b = loader.Batches().First(); return b.Images.clone(); }
         using var t1 = First(dls.Train);
-        using var t2 = First(Load(dir, new DataOptions { Size = 16, BatchSize = 8, Workers = 1, Augment = Lumen.Augment.AugmentOptions.Endoscopy }).Train);
+        using var t2 = First(Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 8, Workers = 1 }, Augment = Lumen.Augment.AugmentOptions.Endoscopy }).Train);
         Assert.True(t1.allclose(t2, atol: 1e-6));
 
         // A validation image equals the plain decode → centre resize → normalise of its file.
@@ -74,8 +74,8 @@ public class DataLoaderTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 5, size: 40);
-        var cached = Load(dir, new DataOptions { Size = 16, BatchSize = 4, CacheImages = true, Augment = Lumen.Augment.AugmentOptions.None });
-        var plain = Load(dir, new DataOptions { Size = 16, BatchSize = 4, Augment = Lumen.Augment.AugmentOptions.None });
+        var cached = Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4, CacheImages = true }, Augment = Lumen.Augment.AugmentOptions.None });
+        var plain = Load(dir, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4 }, Augment = Lumen.Augment.AugmentOptions.None });
         for (int epoch = 0; epoch < 2; epoch++)
         {
             using var a = cached.Train.Batches(epoch).First();
@@ -101,7 +101,7 @@ public class DataLoaderTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 6, size: 24);
-        var dls = Load(dir, new DataOptions { Size = 32, BatchSize = 9 });
+        var dls = Load(dir, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 9 } });
         var grid = dls.ShowBatch(count: 6, cellSize: 64);
         Assert.True(grid.Width > 3 * 64 && grid.Height > 2 * 64, $"{grid.Width}x{grid.Height}");
         string png = dir.File("grid.png");

@@ -34,7 +34,7 @@ public class DataSourceTests
         dir.AddClasses(new[] { "a", "b" }, 4, prefix: "train");
         dir.AddClasses(new[] { "a", "b" }, 2, prefix: "valid", seedBase: 100);
 
-        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16, BatchSize = 4 });
+        var dls = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4 } });
 
         Assert.Equal(8, dls.Train.Items.Count);
         Assert.Equal(4, dls.Valid.Items.Count);
@@ -75,7 +75,7 @@ public class DataSourceTests
         Assert.Empty(listing.Items[3].Labels);
 
         var vocab = new Vocabulary(listing.Items.SelectMany(i => i.Labels));
-        var loader = new DataLoader(listing.Items, vocab, true, new DataOptions { Size = 16, BatchSize = 4 }, training: false, TorchSharp.torch.CPU);
+        var loader = new DataLoader(listing.Items, vocab, true, new DataOptions { Item = new ItemTransform(16), Loader = new LoaderOptions { BatchSize = 4 } }, training: false, TorchSharp.torch.CPU);
         using var batch = loader.Batches().Single();
         Assert.Equal(new long[] { 4, 3 }, batch.Targets.shape); // bleeding, polyp, ulcer
         Assert.Equal(new float[] { 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0 }, batch.Targets.data<float>().ToArray());
@@ -138,5 +138,41 @@ public class DataSourceTests
 
         var missing = Assert.Throws<DataException>(() => ImageDataLoaders.FromFolder(dir.File("absent")));
         Assert.Contains("does not exist", missing.Message);
+    }
+
+    [Fact]
+    public void ALabelFunctionOnFileNamesLabelsLikeFastaisPets()
+    {
+        using var dir = new TempFolder();
+        for (int i = 0; i < 5; i++)
+        {
+            dir.Write($"images/Persian_{i}.png", TestImages.Encode(TestImages.Pattern(24, 24, 10 + i), SkiaSharp.SKEncodedImageFormat.Png));
+            dir.Write($"images/beagle_{i}.png", TestImages.Encode(TestImages.Pattern(24, 24, 20 + i), SkiaSharp.SKEncodedImageFormat.Png));
+        }
+        var dls = ImageDataLoaders.FromNameFunc(dir.File("images"), name => char.IsUpper(name[0]) ? "cat" : "dog",
+            new DataOptions { Item = new ItemTransform(16), ValidPct = 0.4 });
+        Assert.Equal(new[] { "cat", "dog" }, dls.Vocab.Classes);
+        var all = dls.Train.Items.Concat(dls.Valid.Items).ToList();
+        Assert.All(all, i => Assert.Equal(char.IsUpper(Path.GetFileName(i.Path)[0]) ? "cat" : "dog", i.Labels[0]));
+        Assert.Equal(4, dls.Valid.Items.Count); // stratified: 40% of each class
+    }
+
+    [Fact]
+    public void ListsAndItemsWithACustomSplitterFeedTheSameDataBlock()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 4);
+        var files = Directory.GetFiles(dir.Path, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        var labels = files.Select(f => Path.GetFileName(Path.GetDirectoryName(f))!).ToList();
+        var fromLists = ImageDataLoaders.FromLists(files, labels, new DataOptions { Item = new ItemTransform(16), ValidPct = 0.25 });
+        Assert.Equal(8, fromLists.Train.Items.Count + fromLists.Valid.Items.Count);
+        Assert.Equal(dir.Path, fromLists.Folder);
+
+        // A splitter of one's own: the first image of each class is validation.
+        var items = files.Select((f, i) => new LabelledItem(f, labels[i])).ToList();
+        var custom = ImageDataLoaders.FromItems(items, Splitter.ByFunc(i => i.Path.EndsWith("img000.png")), new DataOptions { Item = new ItemTransform(16) });
+        Assert.Equal(new[] { "img000.png", "img000.png" }, custom.Valid.Items.Select(i => Path.GetFileName(i.Path)));
+        Assert.Equal("by the given splitter", custom.SplitDescription);
+        Assert.Throws<DataException>(() => ImageDataLoaders.FromLists(files, labels.Take(3).ToList()));
     }
 }

@@ -90,7 +90,7 @@ public class DatasetStoreTests
         var warnings = new List<string>();
 
         var cached = store.Get(entry, new Recorder(warnings));
-        var dls = ImageDataLoaders.FromFolder(cached.Folder, new DataOptions { Size = 16, ValidPct = 0.34 });
+        var dls = ImageDataLoaders.FromFolder(cached.Folder, new DataOptions { Item = new ItemTransform(16), ValidPct = 0.34 });
         Assert.Equal(new[] { "esophagitis", "normal-z-line", "polyps" }, dls.Vocab.Classes);
         Assert.Contains(warnings, w => w.Contains("test licence") && w.Contains("test citation"));
 

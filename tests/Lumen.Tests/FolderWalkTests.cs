@@ -14,7 +14,7 @@ public class FolderWalkTests
         // Each class folder links to its parent: followed blindly this nests ~40 levels deep.
         File.CreateSymbolicLink(dir.File("a", "up"), dir.Path);
         File.CreateSymbolicLink(dir.File("b", "up"), "..");
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16 });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16) });
         Assert.Equal(10, data.Train.Items.Count + data.Valid.Items.Count);
         Assert.Empty(data.Audit.Duplicates);
         var cycles = data.Audit.Warnings.Where(w => w.Contains("cycle")).ToList();
@@ -57,7 +57,7 @@ public class FolderWalkTests
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 5);
         File.CreateSymbolicLink(dir.File("a", "gone.png"), dir.File("nowhere.png"));
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 16 });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(16) });
         var bad = Assert.Single(data.Audit.Unreadable);
         Assert.Equal(dir.File("a", "gone.png"), bad.Path);
         Assert.Contains("broken symbolic link", bad.Reason);

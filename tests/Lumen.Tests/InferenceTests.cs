@@ -14,15 +14,14 @@ public class InferenceTests
     private static (Learner Learner, string ModelPath) TrainedTiny(TempFolder dir, bool multiLabel = false)
     {
         dir.AddClasses(new[] { "red", "green" }, 8, size: 40);
-        var options = new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None };
+        var options = new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4 }, Augment = AugmentOptions.None };
         if (multiLabel)
         {
             var rows = Directory.GetFiles(dir.Path, "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal)
                 .Select((f, i) => $"{Path.GetRelativePath(dir.Path, f)},{Path.GetFileName(Path.GetDirectoryName(f))}{(i % 3 == 0 ? " shiny" : "")}");
             File.WriteAllText(dir.File("labels.csv"), "file,labels\n" + string.Join("\n", rows));
-            options = options with { CsvPath = "labels.csv" };
         }
-        var data = ImageDataLoaders.FromFolder(dir.Path, options);
+        var data = multiLabel ? ImageDataLoaders.FromCsv(dir.Path, "labels.csv", options) : ImageDataLoaders.FromFolder(dir.Path, options);
         var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
         learner.FitOneCycle(1, 1e-3);
         string path = dir.File("model.lumen");

@@ -167,7 +167,7 @@ public class InterpretationTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "red", "green" }, 6, size: 32);
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4 }, Augment = AugmentOptions.None });
         var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
         using (var plain = ClassificationInterpretation.FromLearner(learner)) Assert.Null(plain.TtaMetrics);
         using var tta = ClassificationInterpretation.FromLearner(learner, tta: 2);
@@ -207,7 +207,7 @@ public class GradCamTrainingTests
                 dir.Write($"{cls}/{i:D2}.png", TestImages.Encode(img, SKEncodedImageFormat.Png));
             }
         }
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = size, BatchSize = 8, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(size), Loader = new LoaderOptions { BatchSize = 8 }, Augment = AugmentOptions.None });
         var learner = VisionLearner.Create(data, "resnet18");
         learner.FitOneCycle(3, 1e-2);
         Assert.True(learner.History[^1].Metrics["accuracy"] >= 0.9, $"the model must learn the task first: accuracy {learner.History[^1].Metrics["accuracy"]:P0}");

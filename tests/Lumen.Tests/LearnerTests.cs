@@ -18,7 +18,7 @@ namespace Lumen.Tests;
 public class LearnerTests
 {
     private static ImageDataLoaders TinyData(TempFolder dir, int perClass = 10, AugmentOptions? aug = null, int bs = 4) =>
-        ImageDataLoaders.FromFolder(TinyFolder(dir, perClass), new DataOptions { Size = 32, BatchSize = bs, Workers = 2, Augment = aug ?? AugmentOptions.None });
+        ImageDataLoaders.FromFolder(TinyFolder(dir, perClass), new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = bs, Workers = 2 }, Augment = aug ?? AugmentOptions.None });
 
     private static string TinyFolder(TempFolder dir, int perClass)
     {
@@ -277,7 +277,7 @@ public class LearnerTests
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "common" }, 12, size: 32);
         dir.AddClasses(new[] { "rare" }, 4, size: 32, seedBase: 99);
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4 }, Augment = AugmentOptions.None });
         var learner = TinyLearner(data, new TrainingOptions { MixUpAlpha = 0.4, LabelSmoothing = 0.1, Oversample = true, ClassWeights = true });
         learner.Fit(1, 1e-3);
         Assert.Single(learner.History);
@@ -327,7 +327,7 @@ public class TrainingMemoryTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "red", "green" }, 16, size: 32);
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Workers = 2, Augment = AugmentOptions.Default });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 }, Augment = AugmentOptions.Default });
         var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
         learner.Unfreeze();
         var rss = new List<double>();

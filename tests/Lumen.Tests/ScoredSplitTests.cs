@@ -14,7 +14,7 @@ public class ScoredSplitTests
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "red", "green" }, 10, size: 32);
-        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4 }, Augment = AugmentOptions.None });
         var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
         learner.FitOneCycle(1, 1e-3);
         string path = dir.File("out", "model.lumen");

@@ -24,7 +24,7 @@ public sealed class ServedModelFixture : IDisposable
     {
         Folder = new TempFolder();
         Folder.AddClasses(new[] { "red", "green" }, 8, size: 40);
-        var data = ImageDataLoaders.FromFolder(Folder.Path, new DataOptions { Size = 32, BatchSize = 4, Augment = AugmentOptions.None });
+        var data = ImageDataLoaders.FromFolder(Folder.Path, new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4 }, Augment = AugmentOptions.None });
         var learner = VisionLearner.Create(data, "resnet18", pretrained: false);
         learner.FitOneCycle(1, 1e-3);
         ModelPath = Folder.File("model.lumen");

@@ -22,11 +22,7 @@ internal sealed class DataCommand : Command<DataSettings>
         table.Columns[3].RightAligned();
         AnsiConsole.Write(table);
 
-        string split = options.CsvPath is null && Directory.Exists(Path.Combine(dls.Folder, options.TrainFolder))
-            && Directory.Exists(Path.Combine(dls.Folder, options.ValidFolder))
-            ? $"split: '{options.TrainFolder}'/'{options.ValidFolder}' folders"
-            : $"split: seeded random, stratified, valid-pct {options.ValidPct}, seed {options.Seed}";
-        Say.Line($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; {split}");
+        Say.Line($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; split: {dls.SplitDescription}");
         if (audit.IgnoredFiles > 0) Say.Line($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
 
         if (audit.Unreadable.Count > 0)

@@ -28,7 +28,8 @@ internal sealed class ShowBatchCommand : Command<ShowBatchCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Count < 1) throw new LumenException($"--count must be at least 1, got {settings.Count}");
-        DataOptions options = settings.ToDataOptions() with { BatchSize = Math.Max(settings.Count, 1) };
+        DataOptions options = settings.ToDataOptions();
+        options = options with { Loader = options.Loader with { BatchSize = Math.Max(settings.Count, 1) } };
         var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var grid = dls.ShowBatch(settings.Count, training: !settings.Valid);
         grid.SavePng(settings.Out);

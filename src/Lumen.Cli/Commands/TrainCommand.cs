@@ -12,7 +12,7 @@ internal sealed partial class TrainCommand : Command<TrainCommand.Settings>
     {
         var request = new TrainRequest
         {
-            Data = settings.Folder, OutputFolder = settings.Out, DataOptions = settings.ToDataOptions(), Architecture = settings.Arch,
+            Data = settings.ToDataSource(), OutputFolder = settings.Out, DataOptions = settings.ToDataOptions(), Architecture = settings.Arch,
             Weights = settings.Weights, Training = settings.ToTrainingOptions(), Epochs = settings.Epochs, FreezeEpochs = settings.FreezeEpochs,
             Lr = settings.Lr.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ParseLr(settings.Lr), Resume = settings.Resume,
             EarlyStopping = settings.EarlyStopping, SaveBest = settings.SaveBest, Report = settings.Report, Device = settings.ResolveDevice(),

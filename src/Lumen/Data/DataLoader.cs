@@ -45,9 +45,9 @@ public sealed class DataLoader
         Training = training;
         _options = options;
         _device = device;
-        _transform = options.ItemTransform;
+        _transform = options.Item;
         _augmenter = training && !options.Augment.IsIdentity ? new BatchAugmenter(options.Augment) : null;
-        _cache = options.CacheImages ? new ConcurrentDictionary<string, RgbImage>(StringComparer.Ordinal) : null;
+        _cache = options.Loader.CacheImages ? new ConcurrentDictionary<string, RgbImage>(StringComparer.Ordinal) : null;
     }
 
     /// <summary>The options the loader was built with.</summary>
@@ -82,7 +82,7 @@ public sealed class DataLoader
     public Normalization Normalization => _options.Normalization;
 
     /// <summary>Images per batch.</summary>
-    public int BatchSize => _options.BatchSize;
+    public int BatchSize => _options.Loader.BatchSize;
 
     /// <summary>
     /// Batches per epoch. Training drops the last partial batch (a batch of one breaks BatchNorm)
@@ -107,7 +107,7 @@ public sealed class DataLoader
         int batches = BatchCount;
 
         var channel = Channel.CreateBounded<(RgbImage[] Images, LabelledItem[] Items)>(
-            new BoundedChannelOptions(_options.Prefetch) { SingleReader = true, SingleWriter = true });
+            new BoundedChannelOptions(_options.Loader.Prefetch) { SingleReader = true, SingleWriter = true });
         using var cancel = new CancellationTokenSource();
         Task producer = Task.Run(async () =>
         {
@@ -118,7 +118,7 @@ public sealed class DataLoader
                     int start = b * BatchSize, count = Math.Min(BatchSize, order.Length - start);
                     var images = new RgbImage[count];
                     var items = new LabelledItem[count];
-                    Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Workers, CancellationToken = cancel.Token }, k =>
+                    Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Loader.Workers, CancellationToken = cancel.Token }, k =>
                     {
                         int index = order[start + k];
                         items[k] = Items[index];

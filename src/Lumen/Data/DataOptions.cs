@@ -1,47 +1,50 @@
-using Lumen.Imaging;
 using Lumen.Augment;
 
 namespace Lumen.Data;
 
 /// <summary>
-/// Everything that turns a folder of images into batches, with fastai's defaults
-/// (<c>ImageDataLoaders.from_folder</c>, <c>Resize(224)</c>, <c>aug_transforms()</c>, bs=64).
+/// How labelled images become batches, by concern, with fastai's defaults: the random split
+/// (<c>valid_pct</c>, <c>seed</c>), the item transform (<c>item_tfms=Resize(224)</c>), the batch
+/// augmentation (<c>batch_tfms=aug_transforms()</c>), the loader (<c>bs=64</c>) and the weights'
+/// normalisation. Where images and labels come from is the constructor's concern
+/// (<see cref="ImageDataLoaders.FromFolder"/>, <see cref="ImageDataLoaders.FromCsv"/>, …).
 /// </summary>
 public sealed record DataOptions
 {
-    /// <summary>Fraction of each class held out for validation when the folder has no train/valid split.</summary>
+    /// <summary>Split: the fraction of each class held out for validation when the source fixes no split.</summary>
     public double ValidPct { get; init; } = 0.2;
 
-    /// <summary>Seed for the split, shuffling, crops and augmentation.</summary>
+    /// <summary>The run's seed: the split, shuffling, random crops, augmentation and training draw from it.</summary>
     public int Seed { get; init; } = 42;
 
-    /// <summary>A CSV of labels (file,label[,is_valid]) instead of folder-per-class labels.</summary>
-    public string? CsvPath { get; init; }
+    /// <summary>Item transform: how each image reaches the model's square size (fastai's <c>item_tfms</c>).</summary>
+    public ItemTransform Item { get; init; } = new(224);
 
-    /// <summary>Labels from file names: a regular expression whose group 1 is the label (e.g. <c>^(.+)_\d+\.jpg$</c>).</summary>
-    public string? LabelRegex { get; init; }
+    /// <summary>Batch augmentation for training (fastai's <c>batch_tfms</c>); validation is never augmented.</summary>
+    public AugmentOptions Augment { get; init; } = AugmentOptions.Default;
 
-    /// <summary>Force multi-label (true) or single-label (false) CSV data; null decides from the rows.</summary>
-    public bool? MultiLabel { get; init; }
+    /// <summary>Batching and decoding: batch size, workers, prefetch, cache.</summary>
+    public LoaderOptions Loader { get; init; } = new();
 
-    /// <summary>Name of the training sub-folder that, with <see cref="ValidFolder"/>, fixes the split.</summary>
-    public string TrainFolder { get; init; } = "train";
+    /// <summary>Input normalisation; belongs to the model's pretrained weights.</summary>
+    public Normalization Normalization { get; init; } = Normalization.ImageNet;
 
-    /// <summary>Name of the validation sub-folder.</summary>
-    public string ValidFolder { get; init; } = "valid";
+    /// <summary>The deterministic preprocessing these options describe (validation, evaluation, serving).</summary>
+    public Preprocessing Preprocessing => new(Item.Size, Item.Method, Item.PadMode, Normalization);
 
-    /// <summary>Side of the square images fed to the model.</summary>
-    public int Size { get; init; } = 224;
+    /// <summary>Checks every option, naming the offending one.</summary>
+    /// <exception cref="OptionException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (!(ValidPct > 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be between 0 and 1 (exclusive), got {ValidPct}");
+        Loader.Validate();
+        Augment.Validate();
+    }
+}
 
-    /// <summary>How images reach the square size.</summary>
-    public ResizeMethod ResizeMethod { get; init; } = ResizeMethod.Crop;
-
-    /// <summary>Fill used by <see cref="ResizeMethod.Pad"/>.</summary>
-    public PadMode PadMode { get; init; } = PadMode.Reflection;
-
-    /// <summary>When set, training crops with RandomResizedCrop(min_scale) instead of a plain resize.</summary>
-    public double? MinScale { get; init; }
-
+/// <summary>How batches are assembled (fastai's DataLoader settings).</summary>
+public sealed record LoaderOptions
+{
     /// <summary>Images per batch.</summary>
     public int BatchSize { get; init; } = 64;
 
@@ -54,27 +57,12 @@ public sealed record DataOptions
     /// <summary>Keep decoded, shrunk images in memory after the first epoch (fast, costs RAM).</summary>
     public bool CacheImages { get; init; }
 
-    /// <summary>Batch augmentation for training; validation is never augmented.</summary>
-    public AugmentOptions Augment { get; init; } = AugmentOptions.Default;
-
-    /// <summary>Input normalisation; belongs to the model's pretrained weights.</summary>
-    public Normalization Normalization { get; init; } = Normalization.ImageNet;
-
-    /// <summary>The deterministic preprocessing these options describe (validation, evaluation, serving).</summary>
-    public Preprocessing Preprocessing => new(Size, ResizeMethod, PadMode, Normalization);
-
-    /// <summary>The item transform these options describe.</summary>
-    public ItemTransform ItemTransform => new(Size, ResizeMethod, PadMode, MinScale);
-
-    /// <summary>Checks every option, naming the offending one.</summary>
-    /// <exception cref="LumenException">An option is out of range.</exception>
+    /// <summary>Checks every setting, naming the offending one.</summary>
+    /// <exception cref="OptionException">A setting is out of range.</exception>
     public void Validate()
     {
         if (BatchSize < 1) throw new OptionException(nameof(BatchSize), $"must be at least 1, got {BatchSize}");
-        if (Workers < 1) throw new LumenException($"workers must be at least 1, got {Workers}");
-        if (Prefetch < 1) throw new LumenException($"prefetch must be at least 1, got {Prefetch}");
-        if (!(ValidPct > 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be between 0 and 1 (exclusive), got {ValidPct}");
-        _ = ItemTransform;
-        Augment.Validate();
+        if (Workers < 1) throw new OptionException(nameof(Workers), $"must be at least 1, got {Workers}");
+        if (Prefetch < 1) throw new OptionException(nameof(Prefetch), $"must be at least 1, got {Prefetch}");
     }
 }

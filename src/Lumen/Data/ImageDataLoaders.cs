@@ -43,29 +43,86 @@ public sealed class ImageDataLoaders
     /// <summary>True when items can carry several labels.</summary>
     public bool MultiLabel => Train.MultiLabel;
 
+    /// <summary>How the items were split ("train/valid given by the source", or the random split's settings).</summary>
+    public string SplitDescription { get; private init; } = "";
+
     /// <summary>
-    /// Loads a folder: labels from a CSV when <see cref="DataOptions.CsvPath"/> is set, from file names
-    /// when <see cref="DataOptions.LabelRegex"/> is set, otherwise from class folders. Every file is checked (unreadable ones are listed in the audit and skipped),
-    /// then split: by train/valid folders or an is_valid column when present, else at random,
-    /// stratified, with <see cref="DataOptions.ValidPct"/> and <see cref="DataOptions.Seed"/>.
+    /// fastai's <c>from_folder</c>: labels are the names of the folders holding the images; when the
+    /// folder has <paramref name="trainFolder"/> and <paramref name="validFolder"/> sub-folders they are
+    /// the split, otherwise a seeded, stratified random split (<see cref="DataOptions.ValidPct"/>).
     /// </summary>
     /// <exception cref="DataException">The folder is missing or empty, nothing is readable, there are
     /// fewer than two classes, or a split is empty.</exception>
-    public static ImageDataLoaders FromFolder(string folder, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null)
+    public static ImageDataLoaders FromFolder(string folder, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null,
+        string trainFolder = "train", string validFolder = "valid") =>
+        FromListing(FolderSource.Scan(folder, trainFolder, validFolder), folder, options, device, progress,
+            $"no images found in '{Path.GetFullPath(folder)}' (expected one sub-folder per class holding .jpg/.png/.bmp/.webp/.gif files)");
+
+    /// <summary>
+    /// fastai's <c>from_csv</c>: a header, then rows of image path (relative to <paramref name="folder"/>)
+    /// and label(s); several labels per cell (space or ';') make multi-label data, unless
+    /// <paramref name="multiLabel"/> says otherwise; an <c>is_valid</c> column fixes the split.
+    /// </summary>
+    public static ImageDataLoaders FromCsv(string folder, string csvPath, DataOptions? options = null, bool? multiLabel = null, Device? device = null,
+        IProgressReporter? progress = null) =>
+        FromListing(CsvSource.Read(csvPath, folder, multiLabel), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'");
+
+    /// <summary>fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches <paramref name="pattern"/> gets group 1 as its label.</summary>
+    public static ImageDataLoaders FromNameRegex(string folder, string pattern, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null) =>
+        FromListing(FolderSource.ScanFileNames(folder, pattern), folder, options, device, progress, $"no file name below '{Path.GetFullPath(folder)}' matches '{pattern}'");
+
+    /// <summary>
+    /// fastai's <c>from_name_func</c>: every image below <paramref name="folder"/> is labelled by
+    /// <paramref name="label"/> applied to its file name (e.g. "cat" when the name starts upper-case).
+    /// </summary>
+    public static ImageDataLoaders FromNameFunc(string folder, Func<string, string> label, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null)
+    {
+        var items = FolderSource.ImageFiles(folder).Select(f => new LabelledItem(f, label(Path.GetFileName(f)))).ToList();
+        return FromItems(items, options: options, device: device, progress: progress, folder: folder);
+    }
+
+    /// <summary>fastai's <c>from_lists</c>: image paths and their labels, side by side.</summary>
+    public static ImageDataLoaders FromLists(IReadOnlyList<string> paths, IReadOnlyList<string> labels, DataOptions? options = null, Device? device = null,
+        IProgressReporter? progress = null)
+    {
+        if (paths.Count != labels.Count) throw new DataException($"{paths.Count} paths but {labels.Count} labels: the lists must be parallel");
+        return FromItems(paths.Select((p, i) => new LabelledItem(Path.GetFullPath(p), labels[i])).ToList(), options: options, device: device, progress: progress);
+    }
+
+    /// <summary>
+    /// The data block under every other constructor: labelled items, a splitter (default: seeded,
+    /// stratified random with <see cref="DataOptions.ValidPct"/> and <see cref="DataOptions.Seed"/>),
+    /// and the options. Every file is checked (unreadable ones are listed in the audit and skipped).
+    /// </summary>
+    /// <param name="items">Images and their labels.</param>
+    /// <param name="splitter">Gives each readable item its split (see <see cref="Splitter"/>).</param>
+    /// <param name="options">Item transform, augmentation, loader and normalisation settings.</param>
+    /// <param name="device">Where batches go (default CPU).</param>
+    /// <param name="progress">Receives the check's progress and the audit's warnings.</param>
+    /// <param name="multiLabel">Multi-hot targets; null decides from the items (any with other than one label).</param>
+    /// <param name="folder">The folder the items come from (reports and fingerprints); default: their common folder.</param>
+    public static ImageDataLoaders FromItems(IReadOnlyList<LabelledItem> items, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null,
+        DataOptions? options = null, Device? device = null, IProgressReporter? progress = null, bool? multiLabel = null, string? folder = null)
+    {
+        folder ??= CommonFolder(items);
+        bool multi = multiLabel ?? items.Any(i => i.Labels.Count != 1);
+        return Build(new SourceListing(items, null, Array.Empty<UnreadableFile>(), 0, multi), folder, options, device, progress,
+            $"no items were given for '{folder}'", splitter);
+    }
+
+    private static ImageDataLoaders FromListing(SourceListing listing, string folder, DataOptions? options, Device? device, IProgressReporter? progress, string whenEmpty) =>
+        Build(listing, folder, options, device, progress, whenEmpty, null);
+
+    private static ImageDataLoaders Build(SourceListing listing, string folder, DataOptions? options, Device? device, IProgressReporter? progress, string whenEmpty,
+        Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter)
     {
         options ??= new DataOptions();
         options.Validate();
         progress ??= NullProgress.Instance;
         folder = Path.GetFullPath(folder);
-        SourceListing listing = options.CsvPath is { } csv ? CsvSource.Read(csv, folder, options.MultiLabel)
-            : options.LabelRegex is { } regex ? FolderSource.ScanFileNames(folder, regex)
-            : FolderSource.Scan(folder, options.TrainFolder, options.ValidFolder);
-        if (listing.Items.Count == 0)
-            throw new DataException(options.CsvPath is null
-                ? $"no images found in '{folder}' (expected one sub-folder per class holding .jpg/.png/.bmp/.webp/.gif files)"
-                : $"none of the files listed in '{options.CsvPath}' exist under '{folder}'");
+        if (listing.Items.Count == 0) throw new DataException(whenEmpty);
 
-        var (readable, hashes, unreadable) = DataAudit.CheckFiles(listing.Items, options.ItemTransform.SourceShortSide, options.Workers, progress);
+        var (readable, hashes, unreadable) = DataAudit.CheckFiles(listing.Items, options.Item.SourceShortSide, options.Loader.Workers, progress);
         unreadable.InsertRange(0, listing.Missing);
         if (readable.Count == 0)
             throw new DataException($"none of the {listing.Items.Count} images in '{folder}' could be read; first problem: {unreadable[0].Path}: {unreadable[0].Reason}");
@@ -78,16 +135,18 @@ public sealed class ImageDataLoaders
                 ? $"no labels found in '{folder}'"
                 : $"only one class ('{vocab.Classes[0]}') found in '{folder}'; a classifier needs at least 2 (one sub-folder per class)");
 
-        Split[] splits = listing.FixedSplit is { } fixedSplit
-            ? readable.Select(i => fixedSplit[i]).ToArray()
-            : Splitter.Stratified(items, options.ValidPct, options.Seed);
+        var fixedSplit = listing.FixedSplit;
+        var splits = fixedSplit is not null ? readable.Select(i => fixedSplit[i]).ToArray()
+            : (splitter ?? Splitter.Random(options.ValidPct, options.Seed))(items);
+        string description = fixedSplit is not null ? "given by the source (train/valid folders or an is_valid column)"
+            : splitter is not null ? "by the given splitter" : $"seeded random, stratified, valid-pct {options.ValidPct}, seed {options.Seed}";
         var trainItems = items.Where((_, i) => splits[i] == Split.Train).ToList();
         var validItems = items.Where((_, i) => splits[i] == Split.Valid).ToList();
         if (trainItems.Count == 0) throw new DataException($"the training split of '{folder}' is empty");
         if (validItems.Count == 0)
-            throw new DataException(listing.FixedSplit is null
+            throw new DataException(fixedSplit is null && splitter is null
                 ? $"the validation split of '{folder}' is empty: too few images for a validation fraction of {options.ValidPct}"
-                : $"the validation split of '{folder}' is empty ('{options.ValidFolder}' folder or is_valid column has no readable images)");
+                : $"the validation split of '{folder}' is empty (split {description})");
 
         var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings);
         foreach (string warning in audit.Warnings) progress.Warn(warning);
@@ -97,7 +156,20 @@ public sealed class ImageDataLoaders
         var valid = new DataLoader(validItems, vocab, listing.MultiLabel, options, training: false, device);
         var contentHashes = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Count; i++) contentHashes[items[i].Path] = itemHashes[i];
-        return new ImageDataLoaders(folder, options, train, valid, audit, contentHashes);
+        return new ImageDataLoaders(folder, options, train, valid, audit, contentHashes) { SplitDescription = description };
+    }
+
+    private static string CommonFolder(IReadOnlyList<LabelledItem> items)
+    {
+        if (items.Count == 0) return Directory.GetCurrentDirectory();
+        string common = Path.GetDirectoryName(Path.GetFullPath(items[0].Path)) ?? "/";
+        foreach (var item in items.Skip(1))
+        {
+            string path = Path.GetFullPath(item.Path);
+            while (!path.StartsWith(common.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                common = Path.GetDirectoryName(common) ?? "/";
+        }
+        return common;
     }
 
     /// <summary>
@@ -108,11 +180,11 @@ public sealed class ImageDataLoaders
     {
         if (ReferenceEquals(normalization, Options.Normalization)) return this;
         var options = Options with { Normalization = normalization };
-        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes);
+        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes) { SplitDescription = SplitDescription };
     }
 
     /// <summary>The same data with another training loader (e.g. one that oversamples).</summary>
-    public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit, ContentHashes);
+    public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit, ContentHashes) { SplitDescription = SplitDescription };
 
     /// <summary>
     /// A grid of the first <paramref name="count"/> images of a batch as the model sees them (after
@@ -134,7 +206,7 @@ public sealed class ImageDataLoaders
             }
             if (cells.Count >= count) break;
         }
-        string title = $"{(training ? "training" : "validation")} batch · {Options.Size}px · {string.Join(", ", Vocab.Classes)}";
+        string title = $"{(training ? "training" : "validation")} batch · {Options.Item.Size}px · {string.Join(", ", Vocab.Classes)}";
         return ImageGrid.Render(cells, cellSize, title: title);
     }
 }

@@ -106,7 +106,7 @@ public static class ModelFile
         var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics) { ["valid_loss"] = last.ValidLoss };
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
-        var preprocessing = new Preprocessing(data.Options.Size, data.Options.ResizeMethod, data.Options.PadMode, learner.Model.Normalization);
+        var preprocessing = data.Options.Preprocessing with { Normalization = learner.Model.Normalization };
         var info = new ModelInfo(FormatName, CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.MultiLabel, 0.5, preprocessing, training, "");
         return (info, TrainingImages.Of(data));
     }

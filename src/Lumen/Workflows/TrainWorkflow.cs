@@ -1,5 +1,4 @@
 using Lumen.Data;
-using Lumen.Data.Datasets;
 using Lumen.Inference;
 using Lumen.Interpret;
 using Lumen.Models;
@@ -11,8 +10,8 @@ namespace Lumen.Workflows;
 /// <summary>What <see cref="TrainWorkflow.Run"/> should do: the data, the model, the recipe and where to write.</summary>
 public sealed record TrainRequest
 {
-    /// <summary>A folder of labelled images, or a catalogue dataset name (fetched on first use).</summary>
-    public required string Data { get; init; }
+    /// <summary>The labelled images: a folder or catalogue dataset name, and how it is labelled.</summary>
+    public required DataSource Data { get; init; }
 
     /// <summary>The folder for model.lumen, history, plots, checkpoint and report (locked while the run writes).</summary>
     public required string OutputFolder { get; init; }
@@ -93,8 +92,7 @@ public static class TrainWorkflow
         // Claimed before any work: a second run into the same folder, or one that cannot be written, fails now.
         using var folderLock = Claim(outDir);
 
-        var (folder, regex) = new DatasetStore().ResolveFolder(request.Data, progress);
-        var data = ImageDataLoaders.FromFolder(folder, request.DataOptions with { LabelRegex = request.DataOptions.LabelRegex ?? regex }, request.Device, progress);
+        var data = request.Data.Load(request.DataOptions, request.Device, progress);
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
         var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, progress: progress);
         learner.Cancellation = cancellation;
@@ -140,7 +138,7 @@ public static class TrainWorkflow
         InterpretationArtifacts.Write(outDir, new ReportContent
         {
             Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
-            Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
+            Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Item.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
             Interpretation = interp,
             Audit = learner.Data.Audit,
             AugmentationExamples = learner.Data.ShowBatch(12),
