@@ -9,20 +9,7 @@ namespace Lumen.Tests;
 [Collection(nameof(ConsoleCollection))]
 public class CliRobustnessTests
 {
-    private static (int Code, string Error) Run(params string[] args)
-    {
-        var error = new StringWriter();
-        TextWriter original = Console.Error;
-        Console.SetError(error);
-        try
-        {
-            return (Lumen.Cli.Program.Main(args), error.ToString());
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-    }
+    private static (int Code, string Error) Run(params string[] args) => InProcessCli.Run(args);
 
     public static TheoryData<string> Commands => new()
     {

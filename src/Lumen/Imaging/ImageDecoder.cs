@@ -53,6 +53,12 @@ public static class ImageDecoder
     /// truncated, or declare more than <paramref name="maxPixels"/> pixels.</exception>
     public static RgbImage Decode(byte[] bytes, string source, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
+        // Only the five supported formats reach Skia: its other sniffers (raw camera formats, ICO, WBMP…)
+        // crashed the server on some non-image uploads (found by bench … serve-soak).
+        if (Format(bytes) is not { } format)
+            throw new ImageDecodeException(source, IsPrefixOfASignature(bytes)
+                ? "the file is truncated or empty"
+                : "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
         // The codec reads from native memory. Not SKManagedStream: its read callback throws on the huge
         // reads a corrupt length field asks for, and an exception thrown inside a native callback
         // cannot be caught: it ends the process (found by bench … fuzz).
@@ -93,9 +99,48 @@ public static class ImageDecoder
         return ApplyOrientation(image, codec.EncodedOrigin);
     }
 
+    private static readonly (string Name, byte[] Magic)[] Signatures =
+    {
+        ("jpeg", new byte[] { 0xFF, 0xD8, 0xFF }),
+        ("png", new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }),
+        ("gif", "GIF87a"u8.ToArray()),
+        ("gif", "GIF89a"u8.ToArray()),
+        ("bmp", "BM"u8.ToArray()),
+        ("webp", "RIFF"u8.ToArray()),
+    };
+
+    /// <summary>The supported format the bytes start like (WebP: "RIFF", 4 bytes, "WEBP"), or null.</summary>
+    internal static string? Format(ReadOnlySpan<byte> bytes)
+    {
+        foreach (var (name, magic) in Signatures)
+            if (bytes.StartsWith(magic) && (name != "webp" || (bytes.Length >= 12 && bytes[8..12].SequenceEqual("WEBP"u8))))
+                return name;
+        return null;
+    }
+
+    private static bool IsPrefixOfASignature(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length >= 12) return false;
+        foreach (var (_, magic) in Signatures)
+            if (magic.AsSpan().StartsWith(bytes.Length <= magic.Length ? bytes : bytes[..magic.Length])) return true;
+        return false;
+    }
+
     /// <summary>Reads just the header: the displayed width and height, after EXIF orientation.</summary>
     public static (int Width, int Height) ReadSize(string path)
     {
+        var head = new byte[12];
+        int read;
+        try
+        {
+            using var file = File.OpenRead(path);
+            read = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ImageDecodeException(path, e.Message);
+        }
+        if (Format(head.AsSpan(0, read)) is null) throw new ImageDecodeException(path, "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
         using var codec = SKCodec.Create(path, out SKCodecResult result)
             ?? throw new ImageDecodeException(path, $"not a supported image ({result})");
         var (w, h) = (codec.Info.Width, codec.Info.Height);
