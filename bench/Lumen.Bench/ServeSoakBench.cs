@@ -14,6 +14,7 @@ namespace Lumen.Bench;
 /// thread count must stay flat: both are sampled every 10 s (after a full GC) and their least-squares
 /// slope is printed.
 /// Usage: serve-soak [model.lumen] [--clients 50] [--minutes 10] [--size 128] [--mix good,corrupt,notimage,oversized]
+/// [--malloc-trim] (also trim glibc's heap before each sample, to tell memory kept from memory leaked)
 /// </summary>
 internal static class ServeSoakBench
 {
@@ -24,6 +25,7 @@ internal static class ServeSoakBench
         int clients = int.Parse(Program.Option(args, "--clients", "50"));
         double minutes = double.Parse(Program.Option(args, "--minutes", "10"), System.Globalization.CultureInfo.InvariantCulture);
         int size = int.Parse(Program.Option(args, "--size", "128"));
+        bool trim = args.Contains("--malloc-trim");
         var mix = Program.Option(args, "--mix", "good,corrupt,notimage,oversized").Split(',').Select(k => Enum.Parse<Kind>(k, ignoreCase: true)).ToHashSet();
         string work = Path.Combine(Path.GetTempPath(), "lumen-soak-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
@@ -95,6 +97,7 @@ internal static class ServeSoakBench
                 // what the process keeps, not how lazily the GC returns memory.
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
                 GC.WaitForPendingFinalizers();
+                if (trim) MallocTrim(0);
                 samples.Add((clock.Elapsed.TotalSeconds, Rss() / 1e6, Process.GetCurrentProcess().Threads.Count, GC.GetGCMemoryInfo().HeapSizeBytes / 1e6));
                 await Task.Delay(TimeSpan.FromSeconds(10));
             }
@@ -130,6 +133,10 @@ internal static class ServeSoakBench
         }
         return serverErrors == 0 && badAnsweredOk == 0 && goodRejected == 0 && transport == 0 ? 0 : 1;
     }
+
+    // glibc's malloc_trim: gives freed heap memory back to the system, to tell retention from a leak.
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     private static double Slope(IEnumerable<(double X, double Y)> points)
     {

@@ -262,6 +262,20 @@ public class LearnerTests
     }
 
     [Fact]
+    public void CreatingAndTrainingLeaveTheCallersRandomStreamAlone()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir, perClass: 4);
+        manual_seed(123);
+        var expected = rand(5).data<float>().ToArray();
+        manual_seed(123);
+        var learner = TinyLearner(data);
+        learner.FitOneCycle(1, 1e-3);
+        // Lumen seeds torch's generator for its own reproducibility, and gives the caller's state back.
+        Assert.Equal(expected, rand(5).data<float>().ToArray());
+    }
+
+    [Fact]
     public void DivergenceStopsWithAnExplanation()
     {
         using var dir = new TempFolder();
