@@ -276,6 +276,24 @@ public class LearnerTests
     }
 
     [Fact]
+    public void FineTunesFrozenPhaseUsesSliceOfTheBaseRateAndAnEarlyStopEndsOnlyThatPhase()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir, perClass: 6));
+        double[]? frozenRates = null;
+        learner.Callbacks.Add(new AfterTrainingBatch((l, _) => { if (l.Position.Phase == "frozen") frozenRates ??= l.Optimizer.LearningRates.ToArray(); }));
+        // No epoch can improve valid_loss by 10: each phase stops after its second epoch.
+        learner.Callbacks.Add(new EarlyStopping(patience: 1, minDelta: 10));
+        learner.FineTune(3, baseLr: 1e-2, freezeEpochs: 3);
+
+        // fastai's fine_tune: fit_one_cycle(freeze_epochs, slice(base_lr)): the head at base_lr, the
+        // body's trainable BatchNorm at base_lr/10 (same one-cycle point for both).
+        Assert.Equal(10, frozenRates![^1] / frozenRates[0], 6);
+        Assert.Equal(new[] { "frozen", "frozen", "unfrozen", "unfrozen" }, learner.History.Select(h => h.Phase));
+        Assert.Contains("early stopping", learner.StopReason);
+    }
+
+    [Fact]
     public void DivergenceStopsWithAnExplanation()
     {
         using var dir = new TempFolder();

@@ -10,9 +10,12 @@ public sealed record FineTunePlan(int Epochs, double BaseLr, int FreezeEpochs, d
 public static class FineTuning
 {
     /// <summary>
-    /// Freezes and fits one cycle of <paramref name="freezeEpochs"/> at <paramref name="baseLr"/>
-    /// (pct_start 0.99); then halves baseLr, unfreezes, and fits one cycle of <paramref name="epochs"/>
-    /// over slice(baseLr/lrMult, baseLr) with <paramref name="pctStart"/> and <paramref name="div"/>.
+    /// Freezes and fits one cycle of <paramref name="freezeEpochs"/> over slice(<paramref name="baseLr"/>)
+    /// (the head at baseLr, the body's trainable BatchNorm at baseLr/10; pct_start 0.99); then halves
+    /// baseLr, unfreezes, and fits one cycle of <paramref name="epochs"/> over
+    /// slice(baseLr/lrMult, baseLr) with <paramref name="pctStart"/> and <paramref name="div"/>. A stop
+    /// during the frozen fit (early stopping, a callback) ends that fit only, as in fastai; an
+    /// interruption ends the run.
     /// </summary>
     public static void FineTune(this Learner learner, int epochs, double baseLr = 2e-3, int freezeEpochs = 1, double lrMult = 100, double pctStart = 0.3, double div = 5) =>
         Run(learner, new FineTunePlan(epochs, baseLr, freezeEpochs, lrMult, pctStart, div), null);
@@ -38,8 +41,8 @@ public static class FineTuning
         if ((from is null || from.Phase == "frozen") && plan.FreezeEpochs > 0)
         {
             learner.Freeze();
-            learner.Fit(plan.FreezeEpochs, new ICallback[] { OneCycle.Schedule(groups, plan.BaseLr, pctStart: 0.99), state }, from, "frozen");
-            if (learner.StopReason is not null) return;
+            learner.Fit(plan.FreezeEpochs, new ICallback[] { OneCycle.Schedule(groups, LearningRates.Slice(plan.BaseLr), pctStart: 0.99), state }, from, "frozen");
+            if (learner.Interrupted) return;
             from = null;
         }
         learner.Unfreeze();
