@@ -293,6 +293,33 @@ public class LearnerTests
         Assert.Contains("early stopping", learner.StopReason);
     }
 
+    /// <summary>Spoils the head's weights after the first epoch, so that epoch stays the best.</summary>
+    private sealed class SpoilAfterFirstEpoch : ICallback
+    {
+        public void AfterEpoch(Learner learner)
+        {
+            if (learner.History.Count != 1) return;
+            using var noGrad = no_grad();
+            foreach (var p in learner.Model.Head.parameters()) p.mul_(50);
+        }
+    }
+
+    [Fact]
+    public void SaveBestExportsTheMetricsOfTheEpochItKept()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir, perClass: 6));
+        var best = new SaveBest();
+        learner.Callbacks.Add(best);
+        learner.Callbacks.Add(new SpoilAfterFirstEpoch());
+        learner.Fit(2, 1e-6);
+        Assert.Equal(0, best.RestoredEpoch);
+        Assert.True(learner.History[1].ValidLoss > learner.History[0].ValidLoss);
+        var info = Lumen.Inference.ModelFile.Export(learner, dir.File("model.lumen"));
+        Assert.Equal(learner.History[0].ValidLoss, info.Training.Metrics["valid_loss"], 9);
+        Assert.Equal(learner.History[0].Metrics["accuracy"], info.Training.Metrics["accuracy"], 9);
+    }
+
     [Fact]
     public void DivergenceStopsWithAnExplanation()
     {

@@ -102,7 +102,9 @@ public static class ModelFile
     internal static (ModelInfo Info, TrainingImages Images) Describe(Learner learner)
     {
         var data = learner.Data;
-        var last = learner.History.LastOrDefault();
+        // The metrics of the epoch whose weights the model holds: the best one after save-best restored it.
+        int? restored = learner.Callbacks.OfType<SaveBest>().Select(s => s.RestoredEpoch).FirstOrDefault(e => e is not null);
+        var last = restored is { } epoch ? learner.History.First(h => h.Epoch == epoch) : learner.History.LastOrDefault();
         var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics) { ["valid_loss"] = last.ValidLoss };
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);

@@ -58,6 +58,9 @@ public sealed class SaveBest(string monitor = "valid_loss") : IStatefulCallback
     /// <summary>The best value seen.</summary>
     public double BestValue => _best;
 
+    /// <summary>The epoch whose weights the model holds after the last fit, when they were restored; null otherwise.</summary>
+    public int? RestoredEpoch { get; private set; }
+
     string IStatefulCallback.StateKey => "save_best";
 
     void ICallback.BeforeFit(Learner learner)
@@ -65,7 +68,7 @@ public sealed class SaveBest(string monitor = "valid_loss") : IStatefulCallback
         _higherIsBetter = Monitoring.HigherIsBetter(learner, monitor);
         if (learner.Resuming) return;
         _best = _higherIsBetter ? double.NegativeInfinity : double.PositiveInfinity;
-        BestEpoch = null;
+        BestEpoch = RestoredEpoch = null;
         Release();
     }
 
@@ -83,6 +86,7 @@ public sealed class SaveBest(string monitor = "valid_loss") : IStatefulCallback
     {
         if (_snapshot is null || learner.Interrupted) return;
         StateDicts.CopyInto(learner.Model, _snapshot);
+        RestoredEpoch = BestEpoch;
         Release();
     }
 
