@@ -90,7 +90,8 @@ internal static class ServeLoadBench
         return errors == 0 ? 0 : 1;
     }
 
-    private static long Rss()
+    /// <summary>This process's resident set size in bytes.</summary>
+    internal static long Rss()
     {
         foreach (string line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;

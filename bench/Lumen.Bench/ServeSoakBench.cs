@@ -98,7 +98,7 @@ internal static class ServeSoakBench
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
                 GC.WaitForPendingFinalizers();
                 if (trim) MallocTrim(0);
-                samples.Add((clock.Elapsed.TotalSeconds, Rss() / 1e6, Process.GetCurrentProcess().Threads.Count, GC.GetGCMemoryInfo().HeapSizeBytes / 1e6));
+                samples.Add((clock.Elapsed.TotalSeconds, ServeLoadBench.Rss() / 1e6, Process.GetCurrentProcess().Threads.Count, GC.GetGCMemoryInfo().HeapSizeBytes / 1e6));
                 await Task.Delay(TimeSpan.FromSeconds(10));
             }
         });
@@ -144,12 +144,5 @@ internal static class ServeSoakBench
         double mx = p.Average(q => q.X), my = p.Average(q => q.Y);
         double sxx = p.Sum(q => (q.X - mx) * (q.X - mx));
         return sxx == 0 ? 0 : p.Sum(q => (q.X - mx) * (q.Y - my)) / sxx;
-    }
-
-    private static long Rss()
-    {
-        foreach (string line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return Process.GetCurrentProcess().WorkingSet64;
     }
 }

@@ -7,10 +7,9 @@ internal static class OptionFlags
     {
         ["Architecture"] = "--arch", ["Device"] = "--device", ["Weights"] = "--weights", ["Tta"] = "--tta",
         ["LabelSmoothing"] = "--label-smoothing", ["BatchSize"] = "--bs", ["ValidPct"] = "--valid-pct",
-        ["LabelRegex"] = "--label-regex", ["Size"] = "--size", ["MinScale"] = "--min-scale", ["Count"] = "--count",
-        ["Augment"] = "--aug", ["MaxRotate"] = "--max-rotate", ["Csv"] = "--csv", ["Split"] = "--split",
-        ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs", ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume",
-        ["Resize"] = "--resize", ["Threads"] = "--threads", ["EarlyStopping"] = "--early-stopping",
+        ["LabelRegex"] = "--label-regex", ["Size"] = "--size", ["Count"] = "--count", ["Augment"] = "--aug",
+        ["MaxRotate"] = "--max-rotate", ["Split"] = "--split", ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs",
+        ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume",
     };
 
     /// <summary>The message of <paramref name="e"/> with the option named by its flag (or its library name when it has none).</summary>

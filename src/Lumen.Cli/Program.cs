@@ -13,12 +13,7 @@ public static class Program
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0").Split('+')[0];
 
     // Library errors name options as the library does; the CLI names them by their flags.
-    private static string UserMessage(Exception e) => e switch
-    {
-        OptionException option => OptionFlags.Message(option),
-        LumenException { InnerException: OptionException option } => OptionFlags.Message(option),
-        _ => e.Message,
-    };
+    private static string UserMessage(Exception e) => e is OptionException option ? OptionFlags.Message(option) : e.Message;
 
     /// <summary>Runs the command line; returns the process exit code (0 ok, 1 user error, 2 bug).</summary>
     public static int Main(string[] args)

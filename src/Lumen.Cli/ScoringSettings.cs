@@ -37,18 +37,8 @@ internal class ScoringSettings : ModelSettings
             "unseen" => ScoreSplit.Unseen,
             _ => throw new LumenException($"--split must be all, valid or unseen, got '{Split}'"),
         };
-        var items = Evaluation.LabelledItems(predictor, Folder, Csv);
-        ScoredImages scored;
-        try
-        {
-            scored = Evaluation.SelectSplit(predictor, items, split);
-        }
-        catch (LumenException e)
-        {
-            throw new LumenException("--split: " + e.Message, e);
-        }
-        if (scored.TrainedOnWarning(split) is { } warning)
-            Say.Warning(warning.Replace("split 'valid'", "--split valid").Replace("with 'unseen'", "with --split unseen"));
+        var scored = Evaluation.SelectSplit(predictor, Evaluation.LabelledItems(predictor, Folder, Csv), split);
+        if (scored.TrainedOnWarning(split) is { } warning) Say.Warning($"{warning} (--split valid, --split unseen)");
         if (predictor.Images is null)
             Say.Warning($"'{Model}' does not record which images it was trained on (an older Lumen wrote it): if this folder holds training images, the metrics are optimistic");
         return scored;

@@ -53,7 +53,7 @@ public class ScoredSplitTests
         Assert.Null(predictor.Images);
         var items = Evaluation.LabelledItems(predictor, dir.Path);
         Assert.Equal(4, Evaluation.SelectSplit(predictor, items, ScoreSplit.All).Items.Count);
-        var e = Assert.Throws<LumenException>(() => Evaluation.SelectSplit(predictor, items, ScoreSplit.Valid));
+        var e = Assert.Throws<OptionException>(() => Evaluation.SelectSplit(predictor, items, ScoreSplit.Valid));
         Assert.Contains("does not record", e.Message);
     }
 }

@@ -68,14 +68,26 @@ public static class FolderSource
             throw new OptionException("LabelRegex", $"'{pattern}' is not a valid regular expression: {e.Message}");
         }
         if (regex.GetGroupNumbers().Length < 2) throw new OptionException("LabelRegex", $"'{pattern}' needs a capture group, e.g. '^(.+)_\\d+\\.jpg$'");
+        return ScanNames(root, name => regex.Match(name) is { Success: true } match ? match.Groups[1].Value : null);
+    }
+
+    /// <summary>
+    /// Labels from a function of the file name (fastai's <c>from_name_func</c>): every image below
+    /// <paramref name="root"/> gets <paramref name="label"/>(its name); null or empty means no label (ignored).
+    /// </summary>
+    /// <exception cref="DataException">The folder is missing.</exception>
+    public static SourceListing ScanNames(string root, Func<string, string?> label)
+    {
+        root = Path.GetFullPath(root);
+        if (!Directory.Exists(root)) throw new DataException($"data folder '{root}' does not exist");
         var items = new List<LabelledItem>();
         int ignored = 0;
         var walk = FolderWalk.Walk(root);
         foreach (string file in walk.Files)
         {
-            var match = regex.Match(Path.GetFileName(file));
-            if (!ImageDecoder.IsImageFile(file) || !match.Success || match.Groups[1].Value.Length == 0) { ignored++; continue; }
-            items.Add(new LabelledItem(file, match.Groups[1].Value));
+            string? name = ImageDecoder.IsImageFile(file) ? label(Path.GetFileName(file)) : null;
+            if (string.IsNullOrEmpty(name)) { ignored++; continue; }
+            items.Add(new LabelledItem(file, name));
         }
         return new SourceListing(items, null, walk.Broken, ignored, false, walk.Warnings);
     }

@@ -75,11 +75,8 @@ public sealed class ImageDataLoaders
     /// fastai's <c>from_name_func</c>: every image below <paramref name="folder"/> is labelled by
     /// <paramref name="label"/> applied to its file name (e.g. "cat" when the name starts upper-case).
     /// </summary>
-    public static ImageDataLoaders FromNameFunc(string folder, Func<string, string> label, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null)
-    {
-        var items = FolderSource.ImageFiles(folder).Select(f => new LabelledItem(f, label(Path.GetFileName(f)))).ToList();
-        return FromItems(items, options: options, device: device, progress: progress, folder: folder);
-    }
+    public static ImageDataLoaders FromNameFunc(string folder, Func<string, string> label, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null) =>
+        FromListing(FolderSource.ScanNames(folder, label), folder, options, device, progress, $"no image below '{Path.GetFullPath(folder)}' got a label");
 
     /// <summary>fastai's <c>from_lists</c>: image paths and their labels, side by side.</summary>
     public static ImageDataLoaders FromLists(IReadOnlyList<string> paths, IReadOnlyList<string> labels, DataOptions? options = null, Device? device = null,

@@ -21,12 +21,11 @@ public enum ScoreSplit
 /// <param name="Items">The images to score.</param>
 /// <param name="Listed">Images found in the folder.</param>
 /// <param name="Trained">Of those, images the model was trained on (by content); null when the model file does not record it.</param>
-/// <param name="Validated">Of those, images the model was validated on; null when unknown.</param>
-public sealed record ScoredImages(IReadOnlyList<LabelledItem> Items, int Listed, int? Trained, int? Validated)
+public sealed record ScoredImages(IReadOnlyList<LabelledItem> Items, int Listed, int? Trained)
 {
     /// <summary>A warning when scored images were trained on (their metrics flatter the model), else null.</summary>
     public string? TrainedOnWarning(ScoreSplit split) => split == ScoreSplit.All && Trained > 0
-        ? $"{Trained} of the {Listed} images were used to train this model, so these metrics are optimistic; score only its validation images with split 'valid', or every image it has not seen with 'unseen'"
+        ? $"{Trained} of the {Listed} images were used to train this model, so these metrics are optimistic; score only the images it was validated on, or every image it has not seen"
         : null;
 }
 
@@ -53,18 +52,19 @@ public static class Evaluation
     /// Chooses the images to score according to <paramref name="split"/>, comparing their content with
     /// the images the model file records as trained and validated on.
     /// </summary>
-    /// <exception cref="LumenException">A split other than all was asked of a model that does not record its
-    /// images, or no image is left.</exception>
-    public static ScoredImages SelectSplit(Predictor predictor, IReadOnlyList<LabelledItem> items, ScoreSplit split, int workers = 0)
+    /// <exception cref="OptionException">(Split) A split other than all was asked of a model that does not
+    /// record its images, or no image is left.</exception>
+    public static ScoredImages SelectSplit(Predictor predictor, IReadOnlyList<LabelledItem> items, ScoreSplit split)
     {
+        string name = split.ToString().ToLowerInvariant();
         if (predictor.Images is not { } images)
         {
             if (split != ScoreSplit.All)
-                throw new LumenException($"split '{split.ToString().ToLowerInvariant()}' needs to know which images the model was trained on, and this model file does not record it (it was written by an older Lumen); retrain, or score all images");
-            return new ScoredImages(items, items.Count, null, null);
+                throw new OptionException("Split", $"{name} needs to know which images the model was trained on, and this model file does not record it (it was written by an older Lumen); retrain, or score all images");
+            return new ScoredImages(items, items.Count, null);
         }
         var hashes = new string?[items.Count];
-        Parallel.For(0, items.Count, new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount }, i =>
+        Parallel.For(0, items.Count, i =>
         {
             // An unreadable file is scored (and then reported as skipped) rather than dropped here.
             try { hashes[i] = ContentHash.OfFile(items[i].Path); }
@@ -81,10 +81,10 @@ public static class Evaluation
         };
         var selected = chosen.Select(i => items[i]).ToList();
         if (selected.Count == 0)
-            throw new DataException(split == ScoreSplit.Valid
-                ? $"none of the {items.Count} images is one the model was validated on (split 'valid' keeps only those); is this the folder it was trained from?"
-                : $"all {items.Count} images were used to train the model: none is left to score with split 'unseen'");
-        return new ScoredImages(selected, items.Count, indices.Count(InTrain), indices.Count(InValid));
+            throw new OptionException("Split", split == ScoreSplit.Valid
+                ? $"{name} keeps the images the model was validated on, and none of these {items.Count} is one; is this the folder it was trained from?"
+                : $"{name} keeps the images the model was not trained on, and all {items.Count} were");
+        return new ScoredImages(selected, items.Count, indices.Count(InTrain));
     }
 
     /// <summary>Predicts every item in batches; returns predictions (with losses) and the files that could not be read.</summary>

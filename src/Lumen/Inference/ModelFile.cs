@@ -94,12 +94,12 @@ public static class ModelFile
     /// <summary>Exports a trained learner (fastai's <c>learn.export</c>).</summary>
     public static ModelInfo Export(Learner learner, string path)
     {
-        var (info, images) = Describe(learner);
-        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, images);
+        var info = Describe(learner);
+        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, TrainingImages.Of(learner.Data));
     }
 
     /// <summary>What an export of <paramref name="learner"/> would record (the weights' checksum is left empty).</summary>
-    internal static (ModelInfo Info, TrainingImages Images) Describe(Learner learner)
+    internal static ModelInfo Describe(Learner learner)
     {
         var data = learner.Data;
         // The metrics of the epoch whose weights the model holds: the best one after save-best restored it.
@@ -109,8 +109,7 @@ public static class ModelFile
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
         var preprocessing = data.Options.Preprocessing with { Normalization = learner.Model.Normalization };
-        var info = new ModelInfo(FormatName, CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.MultiLabel, 0.5, preprocessing, training, "");
-        return (info, TrainingImages.Of(data));
+        return new ModelInfo(FormatName, CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.MultiLabel, 0.5, preprocessing, training, "");
     }
 
     /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>

@@ -48,7 +48,7 @@ public sealed class Predictor : IDisposable
     /// TTA settings an export would record. Disposing it leaves the learner's model alone.
     /// </summary>
     public static Predictor ForLearner(Learner learner) =>
-        new(new LoadedModel(learner.Model, ModelFile.Describe(learner).Info, ownsModel: false), learner.Model.parameters().First().device);
+        new(new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false), learner.Model.parameters().First().device);
 
     /// <summary>Loads a <c>.lumen</c> file.</summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
