@@ -103,15 +103,12 @@ public sealed class ImageDataLoaders
     {
         folder ??= CommonFolder(items);
         bool multi = multiLabel ?? items.Any(i => i.Labels.Count != 1);
-        return Build(new SourceListing(items, null, Array.Empty<UnreadableFile>(), 0, multi), folder, options, device, progress,
+        return FromListing(new SourceListing(items, null, Array.Empty<UnreadableFile>(), 0, multi), folder, options, device, progress,
             $"no items were given for '{folder}'", splitter);
     }
 
-    private static ImageDataLoaders FromListing(SourceListing listing, string folder, DataOptions? options, Device? device, IProgressReporter? progress, string whenEmpty) =>
-        Build(listing, folder, options, device, progress, whenEmpty, null);
-
-    private static ImageDataLoaders Build(SourceListing listing, string folder, DataOptions? options, Device? device, IProgressReporter? progress, string whenEmpty,
-        Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter)
+    private static ImageDataLoaders FromListing(SourceListing listing, string folder, DataOptions? options, Device? device, IProgressReporter? progress, string whenEmpty,
+        Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null)
     {
         options ??= new DataOptions();
         options.Validate();
