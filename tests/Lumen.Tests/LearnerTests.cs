@@ -102,23 +102,86 @@ public class LearnerTests
         Assert.All(learner.Model.Head.parameters(), p => Assert.True(p.requires_grad));
     }
 
+    /// <summary>Trains a fresh learner's frozen head for two epochs with the feature cache on or off; returns the head's weights.</summary>
+    private static Dictionary<string, Tensor> FrozenHead(ImageDataLoaders data, bool cache, double mixUp = 0, Action<Learner>? check = null)
+    {
+        manual_seed(1);
+        var learner = TinyLearner(data, new TrainingOptions { TrainBn = false, MixUpAlpha = mixUp });
+        learner.FeatureCache.Enabled = cache;
+        learner.FitOneCycle(2, 1e-2);
+        check?.Invoke(learner);
+        return learner.Model.Head.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+    }
+
+    private static void AssertSameWeights(Dictionary<string, Tensor> expected, Dictionary<string, Tensor> actual)
+    {
+        foreach (var (key, value) in expected)
+            Assert.True(value.allclose(actual[key], rtol: 1e-4, atol: 1e-5), key);
+    }
+
+    private static ImageDataLoaders TinyData(string folder, ResizeMethod method) =>
+        ImageDataLoaders.FromFolder(folder, new DataOptions { Item = new ItemTransform(32, method), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 }, Augment = AugmentOptions.None });
+
     [Fact]
     public void FeatureCacheTrainsTheHeadExactlyLikeTheFrozenBody()
     {
         using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green" }, 10, size: 32, height: 48);
+        var data = TinyData(dir.Path, ResizeMethod.Squish);
+        var cached = FrozenHead(data, cache: true, check: l => Assert.True(l.FeatureCache.HasFeatures, "squished images without augmentation should use the cache"));
+        AssertSameWeights(cached, FrozenHead(data, cache: false));
+    }
+
+    [Fact]
+    public void FeatureCacheStepsAsideForRandomCropsOfNonSquareImages()
+    {
+        // Training crops a random square out of each 32×48 image; cached features would hold only
+        // the centre crop, so a cached fit would train on other inputs than the image path.
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green" }, 10, size: 32, height: 48);
+        var data = TinyData(dir.Path, ResizeMethod.Crop);
+        var cached = FrozenHead(data, cache: true, check: l => Assert.False(l.FeatureCache.HasFeatures));
+        AssertSameWeights(cached, FrozenHead(data, cache: false));
+    }
+
+    [Fact]
+    public void FeatureCacheStepsAsideForMixUp()
+    {
+        // MixUp blends images; blending pooled features instead is another (wrong) training.
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green" }, 10, size: 32);
+        var data = TinyData(dir.Path, ResizeMethod.Squish);
+        var cached = FrozenHead(data, cache: true, mixUp: 0.4, check: l => Assert.False(l.FeatureCache.HasFeatures));
+        AssertSameWeights(cached, FrozenHead(data, cache: false, mixUp: 0.4));
+    }
+
+    [Fact]
+    public void PartialFreezeWithFrozenBatchNormTrainsTheUnfrozenBodyGroups()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir), new TrainingOptions { TrainBn = false });
+        learner.FreezeTo(1);
+        Assert.False(learner.IsFrozen);
+        var group0 = learner.Groups[0].Select(p => p.detach().clone()).ToList();
+        var group1 = learner.Groups[1].Select(p => p.detach().clone()).ToList();
+        learner.Fit(1, 1e-2);
+        Assert.All(group0.Zip(learner.Groups[0]), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>(), "group 0 is frozen"));
+        Assert.Contains(group1.Zip(learner.Groups[1]), pair => !pair.First.equal(pair.Second).all().item<bool>());
+    }
+
+    [Fact]
+    public void CheckpointRestoresAPartialFreeze()
+    {
+        using var dir = new TempFolder();
         var data = TinyData(dir);
-        Dictionary<string, Tensor> Train(bool cache)
-        {
-            manual_seed(1);
-            var learner = TinyLearner(data, new TrainingOptions { TrainBn = false });
-            learner.FeatureCache.Enabled = cache;
-            learner.FitOneCycle(2, 1e-2);
-            return learner.Model.Head.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        }
-        var cached = Train(true);
-        var direct = Train(false);
-        foreach (var (key, value) in cached)
-            Assert.True(value.allclose(direct[key], rtol: 1e-4, atol: 1e-5), key);
+        var learner = TinyLearner(data);
+        learner.FreezeTo(1);
+        string file = dir.File("partial.lumenckpt");
+        Checkpoint.Save(learner, file);
+        var restored = TinyLearner(data);
+        Checkpoint.Load(restored, file);
+        Assert.Equal(1, restored.FrozenGroups);
+        Assert.All(restored.Groups[1], p => Assert.True(p.requires_grad));
     }
 
     [Fact]
@@ -345,6 +408,62 @@ public class LearnerTests
         var draws = Enumerable.Range(0, 50).SelectMany(e => learner.Data.Train.EpochOrder(e)).Select(i => learner.Data.Train.Items[i].Labels[0]).ToList();
         double rare = draws.Count(l => l == "rare") / (double)draws.Count;
         Assert.InRange(rare, 0.4, 0.6);
+    }
+
+    /// <summary>Runs one event handler (for tests that look at the batch at a given moment).</summary>
+    private sealed class OnEvent(Action<Learner>? beforeBatch = null, Action<Learner>? afterLoss = null) : ICallback
+    {
+        public void BeforeBatch(Learner learner) => beforeBatch?.Invoke(learner);
+        public void AfterLoss(Learner learner) => afterLoss?.Invoke(learner);
+    }
+
+    [Fact]
+    public void MixUpBlendsImagesAndLossesWithTheSameLambda()
+    {
+        using var dir = new TempFolder();
+        var data = TinyData(dir, perClass: 8);
+        var mixUp = new MixUp(0.4);
+        var learner = TinyLearner(data);
+        int checkedBatches = 0;
+        Tensor? original = null;
+        var before = new OnEvent(beforeBatch: l => original = l.Training ? l.X.clone() : null);
+        var after = new OnEvent(
+            beforeBatch: l =>
+            {
+                if (!l.Training) { Assert.Null(mixUp.Lambda); return; }
+                var lam = mixUp.Lambda!;
+                Assert.True(lam.ge(0.5).all().item<bool>() && lam.le(1).all().item<bool>(), "λ = max(l, 1 − l) lies in [0.5, 1]");
+                var shape = new long[] { lam.shape[0], 1, 1, 1 };
+                var expected = original! * lam.view(shape) + original!.index_select(0, mixUp.Partner!) * (1 - lam.view(shape));
+                Assert.True(l.X.allclose(expected, rtol: 1e-5, atol: 1e-6), "mixed image = λ·x + (1 − λ)·x[partner]");
+            },
+            afterLoss: l =>
+            {
+                if (!l.Training) return;
+                var lam = mixUp.Lambda!;
+                var y = l.Y;
+                var expected = (l.Loss.PerItem(l.Pred, y) * lam + l.Loss.PerItem(l.Pred, y.index_select(0, mixUp.Partner!)) * (1 - lam)).mean();
+                Assert.Equal(expected.item<float>(), l.LossTensor.item<float>(), 5);
+                checkedBatches++;
+            });
+        learner.Callbacks.Add(mixUp);
+        learner.Callbacks.Add(after);
+        learner.Fit(1, new ICallback[] { before, new ParamScheduler((_, _) => (1e-3, 0.9)) });
+        Assert.Equal(data.Train.BatchCount, checkedBatches);
+    }
+
+    [Theory]
+    [InlineData(0.4)]
+    [InlineData(2.0)]
+    public void BetaSamplesHaveTheBetaDistributionsMoments(double alpha)
+    {
+        // Beta(α, α): mean 1/2, variance 1 / (4(2α + 1)).
+        var random = new Random(5);
+        var samples = Enumerable.Range(0, 40_000).Select(_ => BetaDistribution.Sample(alpha, random)).ToArray();
+        double mean = samples.Average(), variance = samples.Average(x => (x - mean) * (x - mean));
+        Assert.InRange(mean, 0.49, 0.51);
+        Assert.InRange(variance, 0.95 / (4 * (2 * alpha + 1)), 1.05 / (4 * (2 * alpha + 1)));
+        Assert.All(samples, x => Assert.InRange(x, 0, 1));
     }
 
     [Fact]

@@ -56,7 +56,16 @@ public class TrainingMathTests
         Assert.Equal((0.8 + 0.4 + 2.0 / 3) / 3, Metrics.MacroF1.Compute(logits, targets), 9);
         // MCC: c=5, s=8, t=(2,3,3), p=(3,2,3): (40 − 21) / √((64 − 22)(64 − 22)) = 19/42.
         Assert.Equal(19.0 / 42, Metrics.Mcc.Compute(logits, targets), 9);
-        // Top-2: second choice is class 0 (all zeros tie → lowest index), so misses on items 3 and 7 are fixed only if 0 is right.
+    }
+
+    [Fact]
+    public void TopKCountsTheTargetAmongTheKHighestScores()
+    {
+        // Rankings without ties: item0 0>1>2, item1 0>1>2, item2 1>2>0, item3 2>1>0.
+        var logits = tensor(new float[] { 3, 2, 1, /**/ 3, 2, 1, /**/ 1, 3, 2, /**/ 1, 2, 3 }, new long[] { 4, 3 });
+        var targets = tensor(new long[] { 1, 2, 2, 0 });
+        Assert.Equal(0.0, Metrics.TopK(1).Compute(logits, targets), 9);
+        Assert.Equal(0.5, Metrics.TopK(2).Compute(logits, targets), 9);  // items 0 and 2
         Assert.Equal(1.0, Metrics.TopK(3).Compute(logits, targets), 9);
     }
 
@@ -100,6 +109,54 @@ public class TrainingMathTests
         Assert.Equal(2 * nll0, weighted[0].item<float>(), 5);
         Assert.Equal(0.5 * nll1, weighted[1].item<float>(), 5);
         Assert.Throws<OptionException>(() => Loss.CrossEntropy(1.5));
+    }
+
+    [Fact]
+    public void ClassWeightsDivideBySumOfTargetWeightsAndLeaveSmoothingUnweighted()
+    {
+        var logits = tensor(new float[] { 2, 0, -1, 0.5f, 0.5f, 3, 1, 1, 0 }, new long[] { 3, 3 });
+        var targets = tensor(new long[] { 0, 2, 2 });
+        var weights = new[] { 2f, 1f, 0.5f };
+        var logp = logits.log_softmax(1);
+        double[] nll = { -logp[0, 0].item<float>(), -logp[1, 2].item<float>(), -logp[2, 2].item<float>() };
+        double weightedNll = (2 * nll[0] + 0.5 * nll[1] + 0.5 * nll[2]) / (2 + 0.5 + 0.5);
+        Assert.Equal(weightedNll, Loss.CrossEntropy(0, weights).Mean(logits, targets).item<float>(), 5);
+        // PyTorch's own weighted cross-entropy (reduction mean) is the reference without smoothing.
+        using var torchWeights = tensor(weights);
+        Assert.Equal(nn.functional.cross_entropy(logits, targets, torchWeights).item<float>(), Loss.CrossEntropy(0, weights).Mean(logits, targets).item<float>(), 5);
+        // fastai's LabelSmoothingCrossEntropy: ε·mean(−Σ log p / c) unweighted + (1−ε)·weighted NLL.
+        double smooth = Enumerable.Range(0, 3).Average(i => -logp[i].mean().item<float>());
+        Assert.Equal(0.9 * weightedNll + 0.1 * smooth, Loss.CrossEntropy(0.1, weights).Mean(logits, targets).item<float>(), 5);
+    }
+
+    [Fact]
+    public void AdamWMatchesTorchOptimAdamW()
+    {
+        // Fixtures/adamw-reference.json comes from torch.optim.AdamW (see adamw_reference.py beside it).
+        var reference = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "adamw-reference.json")))!;
+        static double[] Values(System.Text.Json.Nodes.JsonNode node) => node.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+        using var matrix = new TorchSharp.Modules.Parameter(tensor(Values(reference["initial"]!["matrix"]!), new long[] { 3, 4 }));
+        using var vector = new TorchSharp.Modules.Parameter(tensor(Values(reference["initial"]!["vector"]!)));
+        var optimizer = new AdamW(new[] { new[] { matrix }, new[] { vector } }, weightDecay: 0.01);
+        foreach (var step in reference["steps"]!.AsArray().Select(s => s!))
+        {
+            for (int g = 0; g < 2; g++)
+            {
+                optimizer.LearningRates[g] = step["lr"]!.GetValue<double>();
+                optimizer.Momentums[g] = step["beta1"]!.GetValue<double>();
+            }
+            matrix.grad = tensor(Values(step["grad"]!["matrix"]!), new long[] { 3, 4 });
+            vector.grad = tensor(Values(step["grad"]!["vector"]!));
+            optimizer.Step();
+            Assert.Equal(Values(step["after"]!["matrix"]!), matrix.detach().data<double>().ToArray(), new ToleranceComparer(1e-10));
+            Assert.Equal(Values(step["after"]!["vector"]!), vector.detach().data<double>().ToArray(), new ToleranceComparer(1e-10));
+        }
+    }
+
+    private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
+        public int GetHashCode(double obj) => 0;
     }
 
     [Fact]

@@ -52,6 +52,13 @@ public sealed class ItemTransform
     public double? MinScale { get; }
 
     /// <summary>
+    /// True when training draws something at random: a RandomResizedCrop, or the crop position of
+    /// <see cref="ResizeMethod.Crop"/> (random on any non-square image). False for squish and pad,
+    /// whose training output equals the validation output.
+    /// </summary>
+    public bool IsRandomInTraining => MinScale is not null || Method == ResizeMethod.Crop;
+
+    /// <summary>
     /// The shortest source side the transform can use at full quality; decoders and caches may shrink
     /// larger images to it first.
     /// </summary>

@@ -10,11 +10,13 @@ namespace Lumen.Training;
 public sealed class Loss
 {
     private readonly Func<Tensor, Tensor, Tensor> _perItem;
+    private readonly Func<Tensor, Tensor, Tensor>? _mean;
 
-    private Loss(string name, Func<Tensor, Tensor, Tensor> perItem)
+    private Loss(string name, Func<Tensor, Tensor, Tensor> perItem, Func<Tensor, Tensor, Tensor>? mean = null)
     {
         Name = name;
         _perItem = perItem;
+        _mean = mean;
     }
 
     /// <summary>Describes the loss (for logs and the model file).</summary>
@@ -23,11 +25,14 @@ public sealed class Loss
     /// <summary>Loss of each item, shape N.</summary>
     public Tensor PerItem(Tensor logits, Tensor targets) => _perItem(logits, targets);
 
-    /// <summary>Mean loss over the batch (what is minimised).</summary>
+    /// <summary>
+    /// The batch's loss (what is minimised): the mean of <see cref="PerItem"/>, except for weighted
+    /// cross-entropy, which divides by the sum of the targets' weights (as PyTorch and fastai).
+    /// </summary>
     public Tensor Mean(Tensor logits, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        return _perItem(logits, targets).mean().MoveToOuterDisposeScope();
+        return (_mean is null ? _perItem(logits, targets).mean() : _mean(logits, targets)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -48,23 +53,36 @@ public sealed class Loss
 
     /// <summary>
     /// Cross-entropy, optionally with label smoothing (fastai's LabelSmoothingCrossEntropy, eps 0.1:
-    /// (1−ε)·NLL + ε·mean over classes of −log p) and per-class weights.
+    /// (1−ε)·NLL + ε·mean over classes of −log p) and per-class weights. As fastai and PyTorch, the
+    /// weights apply to the NLL term only, whose batch value is Σ w[yᵢ]·NLLᵢ / Σ w[yᵢ]; the smoothing
+    /// term stays an unweighted mean. Per item (top losses) the NLL term is w[yᵢ]·NLLᵢ.
     /// </summary>
     public static Loss CrossEntropy(double labelSmoothing = 0, float[]? classWeights = null)
     {
         if (labelSmoothing < 0 || labelSmoothing >= 1) throw new OptionException("LabelSmoothing", $"must be in [0, 1), got {labelSmoothing}");
         string name = "cross_entropy" + (labelSmoothing > 0 ? $"(label_smoothing={labelSmoothing})" : "") + (classWeights is null ? "" : "(class weights)");
-        return new Loss(name, (logits, targets) =>
+        // (weighted NLL per item, weight per item, unweighted smoothing term per item)
+        (Tensor Nll, Tensor? Weight, Tensor Smooth) Terms(Tensor logits, Tensor targets)
         {
-            using var scope = NewDisposeScope();
-            Tensor? weight = classWeights is null ? null : tensor(classWeights, device: logits.device);
             var logp = F.log_softmax(logits, 1);
             var nll = -logp.gather(1, targets.unsqueeze(1)).squeeze(1);
-            if (weight is not null) nll = nll * weight[targets];
-            if (labelSmoothing == 0) return nll.MoveToOuterDisposeScope();
-            var smooth = weight is null ? -logp.mean(new long[] { 1 }) : -(logp * weight).sum(1) / weight.sum();
-            return ((1 - labelSmoothing) * nll + labelSmoothing * smooth).MoveToOuterDisposeScope();
-        });
+            Tensor? weight = classWeights is null ? null : tensor(classWeights, device: logits.device)[targets];
+            return (weight is null ? nll : nll * weight, weight, -logp.mean(new long[] { 1 }));
+        }
+        Tensor PerItem(Tensor logits, Tensor targets)
+        {
+            using var scope = NewDisposeScope();
+            var (nll, _, smooth) = Terms(logits, targets);
+            return (labelSmoothing == 0 ? nll : (1 - labelSmoothing) * nll + labelSmoothing * smooth).MoveToOuterDisposeScope();
+        }
+        Tensor WeightedMean(Tensor logits, Tensor targets)
+        {
+            using var scope = NewDisposeScope();
+            var (nll, weight, smooth) = Terms(logits, targets);
+            var nllMean = nll.sum() / weight!.sum();
+            return (labelSmoothing == 0 ? nllMean : (1 - labelSmoothing) * nllMean + labelSmoothing * smooth.mean()).MoveToOuterDisposeScope();
+        }
+        return new Loss(name, PerItem, classWeights is null ? null : WeightedMean);
     }
 
     /// <summary>Binary cross-entropy with logits, averaged over labels per item (multi-label).</summary>

@@ -27,15 +27,16 @@ public sealed class TempFolder : IDisposable
 
     /// <summary>
     /// Creates <paramref name="perClass"/> distinct PNG images per class under
-    /// <c>prefix/class/</c>; class k is tinted differently so a model could tell them apart.
+    /// <c>prefix/class/</c>; class k is tinted differently so a model could tell them apart. Images
+    /// are <paramref name="size"/> wide and <paramref name="height"/> (default: square) high.
     /// </summary>
-    public void AddClasses(IReadOnlyList<string> classes, int perClass, int size = 24, string prefix = "", int seedBase = 0)
+    public void AddClasses(IReadOnlyList<string> classes, int perClass, int size = 24, string prefix = "", int seedBase = 0, int? height = null)
     {
         for (int c = 0; c < classes.Count; c++)
             for (int i = 0; i < perClass; i++)
             {
                 var tint = ((byte)(c * 80), (byte)(255 - c * 80), (byte)(c * 40));
-                var img = TestImages.Pattern(size, size, seedBase + c * 1000 + i, tint);
+                var img = TestImages.Pattern(size, height ?? size, seedBase + c * 1000 + i, tint);
                 Write(System.IO.Path.Combine(prefix, classes[c], $"img{i:D3}.png"), TestImages.Encode(img, SKEncodedImageFormat.Png));
             }
     }

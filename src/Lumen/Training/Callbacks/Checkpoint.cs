@@ -16,7 +16,7 @@ namespace Lumen.Training;
 /// <param name="path">Where the checkpoint is written.</param>
 public sealed class Checkpoint(string path) : ICallback
 {
-    private const int Format = 2;
+    private const int Format = 3;
 
     /// <summary>Where the checkpoint is written.</summary>
     public string Path => path;
@@ -28,13 +28,13 @@ public sealed class Checkpoint(string path) : ICallback
         if (learner.Interrupted) Save(learner, path);
     }
 
-    private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, bool Frozen, Dictionary<string, JsonNode> Callbacks);
+    private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, int FrozenGroups, Dictionary<string, JsonNode> Callbacks);
 
     /// <summary>Writes <paramref name="learner"/>'s checkpoint to <paramref name="file"/>.</summary>
     public static void Save(Learner learner, string file)
     {
         var states = learner.AllCallbacks.OfType<IStatefulCallback>().ToDictionary(c => c.StateKey, c => c.SaveState());
-        var meta = new Meta(Format, learner.Model.Spec, learner.Position, learner.IsFrozen, states.ToDictionary(s => s.Key, s => s.Value.Json));
+        var meta = new Meta(Format, learner.Model.Spec, learner.Position, learner.FrozenGroups, states.ToDictionary(s => s.Key, s => s.Value.Json));
         AtomicFile.Write(file, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -73,7 +73,9 @@ public sealed class Checkpoint(string path) : ICallback
                 throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
             if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
                 throw new LumenException($"checkpoint '{file}' is a {meta.Spec.Architecture} checkpoint with {meta.Spec.Classes} classes, but this run builds {learner.Model.Spec.Architecture} with {learner.Model.Spec.Classes}");
-            if (meta.Frozen) learner.Freeze(); else learner.Unfreeze();
+            if (meta.FrozenGroups < 0 || meta.FrozenGroups >= learner.Groups.Count)
+                throw new LumenException($"checkpoint '{file}' freezes {meta.FrozenGroups} layer groups, but the model has {learner.Groups.Count}");
+            learner.FreezeTo(meta.FrozenGroups);
             using (var model = ReadTensors(zip, "model.safetensors", file)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
             using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
             var states = new Dictionary<string, CallbackState>();

@@ -9,6 +9,9 @@ namespace Lumen.Training;
 /// Speeds up the frozen phase: when the body runs without autograd (BatchNorm frozen too) and the
 /// training data is not augmented, the body's pooled features are computed once and every training
 /// batch of the frozen fit feeds the head from them (the same items per batch as the image loader).
+/// It applies only when the cached features are exactly what the image path would compute: the
+/// training item transform is deterministic (no random crop position, no RandomResizedCrop) and no
+/// callback alters the training images (MixUp mixes images, not pooled features).
 /// </summary>
 internal sealed class FrozenFeatureCache : ICallback
 {
@@ -17,7 +20,10 @@ internal sealed class FrozenFeatureCache : ICallback
     /// <summary>Allows the cache (on by default; off to compare against the uncached path).</summary>
     public bool Enabled { get; set; } = true;
 
-    private bool Applies(Learner learner) => Enabled && learner.BodyWithoutGrad && learner.Data.Options.Augment.IsIdentity && learner.Position.Phase != LrFinder.Phase;
+    private bool Applies(Learner learner) =>
+        Enabled && learner.BodyWithoutGrad && learner.Position.Phase != LrFinder.Phase
+        && learner.Data.Options.Augment.IsIdentity && !learner.Data.Options.Item.IsRandomInTraining
+        && !learner.AllCallbacks.OfType<IAltersTrainingImages>().Any();
 
     void ICallback.BeforeTrain(Learner learner)
     {
@@ -81,6 +87,9 @@ internal sealed class FrozenFeatureCache : ICallback
         foreach (var (_, layer) in learner.Model.Head.named_children().Skip(2)) x = ((nn.Module<Tensor, Tensor>)layer).forward(x);
         return x;
     }
+
+    /// <summary>True once features are cached (the cache applied to a fit).</summary>
+    public bool HasFeatures => _cache is not null;
 
     /// <summary>Frees the cached features (freezing differently invalidates them).</summary>
     public void Release()

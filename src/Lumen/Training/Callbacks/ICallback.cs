@@ -95,3 +95,10 @@ public interface IStatefulCallback : ICallback
     /// <summary>Restores a state written by <see cref="SaveState"/> (its tensors are disposed afterwards: clone what you keep).</summary>
     void LoadState(CallbackState state);
 }
+
+/// <summary>
+/// Marks a callback that changes the training images themselves before the forward pass (MixUp,
+/// CutMix). Shortcuts that feed the model something other than images, such as the frozen-body
+/// feature cache, step aside while such a callback takes part in a fit.
+/// </summary>
+public interface IAltersTrainingImages : ICallback;

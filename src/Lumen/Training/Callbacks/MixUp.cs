@@ -8,13 +8,20 @@ namespace Lumen.Training;
 /// with the same λ (multi-label: the targets themselves). Validation is untouched.
 /// </summary>
 /// <param name="alpha">Beta distribution parameter (fastai's default 0.4).</param>
-public sealed class MixUp(double alpha = 0.4) : ICallback
+public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
 {
     private Tensor? _lambda;
+    private Tensor? _partner;
     private Tensor? _shuffledY;
 
     /// <summary>Beta(α, α).</summary>
     public double Alpha => alpha;
+
+    /// <summary>The current training batch's λ per item (in [0.5, 1]); null outside training batches.</summary>
+    public Tensor? Lambda => _lambda;
+
+    /// <summary>The index, within the current training batch, of the item each item is mixed with.</summary>
+    public Tensor? Partner => _partner;
 
     void ICallback.BeforeFit(Learner learner)
     {
@@ -24,7 +31,7 @@ public sealed class MixUp(double alpha = 0.4) : ICallback
 
     void ICallback.BeforeBatch(Learner learner)
     {
-        _lambda = _shuffledY = null;
+        _lambda = _partner = _shuffledY = null;
         if (!learner.Training) return;
         var random = new Random(Seeds.Derive(learner.Seed, 5, learner.Epoch, learner.Batch));
         var x = learner.X;
@@ -41,6 +48,7 @@ public sealed class MixUp(double alpha = 0.4) : ICallback
         var lamX = tensor(lam, device: x.device).view(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 1)).ToArray());
         learner.X = x * lamX + x.index_select(0, permIndex) * (1 - lamX);
         _lambda = tensor(lam, device: x.device);
+        _partner = permIndex;
         _shuffledY = learner.Y.index_select(0, permIndex);
     }
 
