@@ -9,7 +9,7 @@ internal static class OptionFlags
         ["LabelSmoothing"] = "--label-smoothing", ["BatchSize"] = "--bs", ["ValidPct"] = "--valid-pct",
         ["LabelRegex"] = "--label-regex", ["Size"] = "--size", ["Count"] = "--count", ["Augment"] = "--aug",
         ["MaxRotate"] = "--max-rotate", ["Split"] = "--split", ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs",
-        ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume",
+        ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume", ["Folds"] = "--folds",
     };
 
     /// <summary>The message of <paramref name="e"/> with the option named by its flag (or its library name when it has none).</summary>

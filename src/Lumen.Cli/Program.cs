@@ -32,6 +32,9 @@ public static class Program
             config.AddCommand<TrainCommand>("train")
                 .WithDescription("Fine-tune a pretrained model on a folder of images; writes model.lumen, history and plots into --out")
                 .WithExample("train", "../shared/data/brain-mri-dev", "--size", "128", "--epochs", "3");
+            config.AddCommand<CvCommand>("cv")
+                .WithDescription("Cross-validate the train recipe: train it on each of k stratified folds, report per-fold and mean ± sd accuracy, macro-F1 and MCC")
+                .WithExample("cv", "../shared/data/brain-mri-dev", "--folds", "5");
             config.AddCommand<LrFindCommand>("lr-find")
                 .WithDescription("Run the learning-rate finder and plot loss against learning rate");
             config.AddCommand<PredictCommand>("predict")

@@ -51,6 +51,32 @@ public class CliTests
         (code, _) = Run("data", dir.Path, "--valid-pct", "lots");
         Assert.Equal(1, code);
     }
+
+    [Fact]
+    public void CvPrintsFoldsAndMeanAndNamesItsFlagsInErrors()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 4, size: 32, prefix: "data");
+        var (code, error) = Run("cv", dir.File("data"), "--folds", "1", "--out", dir.File("cv"));
+        Assert.Equal(1, code);
+        Assert.Contains("--folds must be at least 2, got 1", error);
+
+        var output = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Console;
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(output) });
+        try
+        {
+            (code, error) = Run("cv", dir.File("data"), "--folds", "2", "--size", "32", "--weights", "none", "--epochs", "1", "--freeze-epochs", "0", "--bs", "4", "--out", dir.File("cv"));
+        }
+        finally
+        {
+            Spectre.Console.AnsiConsole.Console = console;
+        }
+        Assert.True(code == 0, error);
+        Assert.Contains("mean ± sd", output.ToString());
+        Assert.Contains("2-fold accuracy", output.ToString());
+        Assert.True(File.Exists(dir.File("cv", "cv.json")));
+    }
 }
 
 [CollectionDefinition(nameof(ConsoleCollection), DisableParallelization = true)]

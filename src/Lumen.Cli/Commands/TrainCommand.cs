@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Lumen.Training;
 using Lumen.Workflows;
 using Spectre.Console;
@@ -6,52 +7,38 @@ using Spectre.Console.Cli;
 namespace Lumen.Cli.Commands;
 
 /// <summary><c>lumen train</c>: the library's <see cref="TrainWorkflow"/>, with Ctrl+C, progress and the epoch table.</summary>
-internal sealed partial class TrainCommand : Command<TrainCommand.Settings>
+internal sealed class TrainCommand : Command<TrainCommand.Settings>
 {
-    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    internal sealed class Settings : RecipeSettings
     {
-        var request = new TrainRequest
-        {
-            Data = settings.ToDataSource(), OutputFolder = settings.Out, DataOptions = settings.ToDataOptions(), Architecture = settings.Arch,
-            Weights = settings.Weights, Training = settings.ToTrainingOptions(), Epochs = settings.Epochs, FreezeEpochs = settings.FreezeEpochs,
-            Lr = settings.Lr.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ParseLr(settings.Lr), Resume = settings.Resume,
-            EarlyStopping = settings.EarlyStopping, SaveBest = settings.SaveBest, Report = settings.Report, Device = settings.ResolveDevice(),
-        };
-        using var interrupt = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (interrupt.IsCancellationRequested) return; // a second Ctrl+C stops at once
-            e.Cancel = true;
-            interrupt.Cancel();
-            Console.Error.WriteLine("lumen: finishing the current batch, then writing a checkpoint (Ctrl+C again to abort)");
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var result = ConsoleProgress.Run(progress => TrainWorkflow.Run(request, progress, interrupt.Token));
-            PrintHistory(result.Learner, AnsiConsole.Profile.Width);
-            if (result.LrFind is { } found)
-                Say.Line($"--lr auto: the LR finder suggests {found.Valley:0.##e0} (valley; minimum/10 {found.Minimum:0.##e0}, steep {found.Steep:0.##e0}); plot in {Path.Combine(result.OutputFolder, "lr_find.png")}");
-            if (result.Interrupted)
-            {
-                Say.Prefixed("interrupted: ", Color.Yellow, $"checkpoint written to {result.Checkpoint}; continue with the same command and --resume");
-                return 130;
-            }
-            if (result.Learner.StopReason is { } reason) Say.Line($"stopped early: {reason}");
-            if (result.ReportPath is { } report) Say.Line($"report written to {report}");
-            Say.Success($"model written to {result.ModelPath}; history, losses.png and metrics.png in {result.OutputFolder}");
-            return 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        [CommandOption("-o|--out <DIR>")]
+        [Description("Output folder: model.lumen, history.csv/json, plots, checkpoint (default lumen-out)")]
+        [DefaultValue("lumen-out")]
+        public string Out { get; init; } = "lumen-out";
+
+        [CommandOption("--report")]
+        [Description("After training, write report.html and the interpretation figures (validation set) into --out")]
+        public bool Report { get; init; }
     }
 
-    internal static double ParseLr(string text) =>
-        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double lr) && lr > 0
-            ? lr
-            : throw new LumenException($"--lr must be a positive number (e.g. 2e-3) or 'auto', got '{text}'");
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var request = settings.ToTrainRequest(settings.Out) with { Report = settings.Report };
+        using var ctrlC = CtrlC.Watch();
+        var result = ConsoleProgress.Run(progress => TrainWorkflow.Run(request, progress, ctrlC.Token));
+        PrintHistory(result.Learner, AnsiConsole.Profile.Width);
+        if (result.LrFind is { } found)
+            Say.Line($"--lr auto: the LR finder suggests {found.Valley:0.##e0} (valley; minimum/10 {found.Minimum:0.##e0}, steep {found.Steep:0.##e0}); plot in {Path.Combine(result.OutputFolder, "lr_find.png")}");
+        if (result.Interrupted)
+        {
+            Say.Prefixed("interrupted: ", Color.Yellow, $"checkpoint written to {result.Checkpoint}; continue with the same command and --resume");
+            return 130;
+        }
+        if (result.Learner.StopReason is { } reason) Say.Line($"stopped early: {reason}");
+        if (result.ReportPath is { } report) Say.Line($"report written to {report}");
+        Say.Success($"model written to {result.ModelPath}; history, losses.png and metrics.png in {result.OutputFolder}");
+        return 0;
+    }
 
     /// <summary>The epoch table, fitted to the console's width (bands of columns rather than cut headers).</summary>
     internal static void PrintHistory(Learner learner, int width)

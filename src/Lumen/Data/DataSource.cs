@@ -19,12 +19,16 @@ public sealed record DataSource(string Folder)
     /// <summary>Force multi-label (true) or single-label (false) CSV data; null decides from the rows.</summary>
     public bool? MultiLabel { get; init; }
 
-    /// <summary>Resolves the folder (downloading a named dataset once) and loads it with the matching constructor.</summary>
-    public ImageDataLoaders Load(DataOptions? options = null, Device? device = null, IProgressReporter? progress = null)
+    /// <summary>
+    /// Resolves the folder (downloading a named dataset once) and loads it with the matching
+    /// constructor; <paramref name="splitter"/>, when given, replaces the source's own split.
+    /// </summary>
+    public ImageDataLoaders Load(DataOptions? options = null, Device? device = null, IProgressReporter? progress = null,
+        Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null)
     {
         var (folder, datasetPattern) = new DatasetStore().ResolveFolder(Folder, progress);
-        return Csv is { } csv ? ImageDataLoaders.FromCsv(folder, csv, options, MultiLabel, device, progress)
-            : (LabelRegex ?? datasetPattern) is { } pattern ? ImageDataLoaders.FromNameRegex(folder, pattern, options, device, progress)
-            : ImageDataLoaders.FromFolder(folder, options, device, progress);
+        return Csv is { } csv ? ImageDataLoaders.FromCsv(folder, csv, options, MultiLabel, device, progress, splitter)
+            : (LabelRegex ?? datasetPattern) is { } pattern ? ImageDataLoaders.FromNameRegex(folder, pattern, options, device, progress, splitter)
+            : ImageDataLoaders.FromFolder(folder, options, device, progress, splitter: splitter);
     }
 }

@@ -50,26 +50,33 @@ public sealed class ImageDataLoaders
     /// fastai's <c>from_folder</c>: labels are the names of the folders holding the images; when the
     /// folder has <paramref name="trainFolder"/> and <paramref name="validFolder"/> sub-folders they are
     /// the split, otherwise a seeded, stratified random split (<see cref="DataOptions.ValidPct"/>).
+    /// A <paramref name="splitter"/> (such as a cross-validation fold) replaces either.
     /// </summary>
     /// <exception cref="DataException">The folder is missing or empty, nothing is readable, there are
     /// fewer than two classes, or a split is empty.</exception>
     public static ImageDataLoaders FromFolder(string folder, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null,
-        string trainFolder = "train", string validFolder = "valid") =>
+        string trainFolder = "train", string validFolder = "valid", Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null) =>
         FromListing(FolderSource.Scan(folder, trainFolder, validFolder), folder, options, device, progress,
-            $"no images found in '{Path.GetFullPath(folder)}' (expected one sub-folder per class holding .jpg/.png/.bmp/.webp/.gif files)");
+            $"no images found in '{Path.GetFullPath(folder)}' (expected one sub-folder per class holding .jpg/.png/.bmp/.webp/.gif files)", splitter);
 
     /// <summary>
     /// fastai's <c>from_csv</c>: a header, then rows of image path (relative to <paramref name="folder"/>)
     /// and label(s); several labels per cell (space or ';') make multi-label data, unless
-    /// <paramref name="multiLabel"/> says otherwise; an <c>is_valid</c> column fixes the split.
+    /// <paramref name="multiLabel"/> says otherwise; an <c>is_valid</c> column fixes the split unless
+    /// a <paramref name="splitter"/> is given.
     /// </summary>
     public static ImageDataLoaders FromCsv(string folder, string csvPath, DataOptions? options = null, bool? multiLabel = null, Device? device = null,
-        IProgressReporter? progress = null) =>
-        FromListing(CsvSource.Read(csvPath, folder, multiLabel), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'");
+        IProgressReporter? progress = null, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null) =>
+        FromListing(CsvSource.Read(csvPath, folder, multiLabel), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'", splitter);
 
-    /// <summary>fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches <paramref name="pattern"/> gets group 1 as its label.</summary>
-    public static ImageDataLoaders FromNameRegex(string folder, string pattern, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null) =>
-        FromListing(FolderSource.ScanFileNames(folder, pattern), folder, options, device, progress, $"no file name below '{Path.GetFullPath(folder)}' matches '{pattern}'");
+    /// <summary>
+    /// fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches
+    /// <paramref name="pattern"/> gets group 1 as its label; split by <paramref name="splitter"/> or the
+    /// options' seeded random split.
+    /// </summary>
+    public static ImageDataLoaders FromNameRegex(string folder, string pattern, DataOptions? options = null, Device? device = null, IProgressReporter? progress = null,
+        Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null) =>
+        FromListing(FolderSource.ScanFileNames(folder, pattern), folder, options, device, progress, $"no file name below '{Path.GetFullPath(folder)}' matches '{pattern}'", splitter);
 
     /// <summary>
     /// fastai's <c>from_name_func</c>: every image below <paramref name="folder"/> is labelled by
@@ -129,7 +136,7 @@ public sealed class ImageDataLoaders
                 ? $"no labels found in '{folder}'"
                 : $"only one class ('{vocab.Classes[0]}') found in '{folder}'; a classifier needs at least 2 (one sub-folder per class)");
 
-        var fixedSplit = listing.FixedSplit;
+        var fixedSplit = splitter is null ? listing.FixedSplit : null;
         var splits = fixedSplit is not null ? readable.Select(i => fixedSplit[i]).ToArray()
             : (splitter ?? Splitter.Random(options.ValidPct, options.Seed))(items);
         string description = fixedSplit is not null ? "given by the source (train/valid folders or an is_valid column)"

@@ -14,6 +14,44 @@ public static class Splitter
     public static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> ByFunc(Func<LabelledItem, bool> isValid) =>
         items => items.Select(i => isValid(i) ? Split.Valid : Split.Train).ToArray();
 
+    /// <summary>
+    /// Fold <paramref name="fold"/> of a seeded, stratified k-fold split (scikit-learn's
+    /// StratifiedKFold, shuffled): each class (label set) is shuffled with <paramref name="seed"/> and
+    /// dealt round-robin into <paramref name="folds"/> folds, so every item is validation in exactly
+    /// one fold and class proportions match across folds. The same items and seed give the same folds.
+    /// </summary>
+    /// <exception cref="OptionException">Fewer than 2 folds, or <paramref name="fold"/> outside [0, folds).</exception>
+    public static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> KFold(int folds, int fold, int seed = 42)
+    {
+        if (folds < 2) throw new OptionException("Folds", $"must be at least 2, got {folds}");
+        if (fold < 0 || fold >= folds) throw new OptionException("Fold", $"must be in [0, {folds}), got {fold}");
+        return items =>
+        {
+            var foldOf = FoldOf(items, folds, seed);
+            return foldOf.Select(f => f == fold ? Split.Valid : Split.Train).ToArray();
+        };
+    }
+
+    /// <summary>The fold (0-based) each item is validation in, for a <see cref="KFold"/> split.</summary>
+    public static int[] FoldOf(IReadOnlyList<LabelledItem> items, int folds, int seed)
+    {
+        var result = new int[items.Count];
+        var random = new System.Random(seed);
+        int next = 0;  // continues across classes so small classes do not all land in the first folds
+        foreach (var group in ByLabelSet(items))
+        {
+            int[] members = group.OrderBy(i => items[i].Path, StringComparer.Ordinal).ToArray();
+            random.Shuffle(members);
+            foreach (int member in members) result[member] = next++ % folds;
+        }
+        return result;
+    }
+
+    private static IEnumerable<IGrouping<string, int>> ByLabelSet(IReadOnlyList<LabelledItem> items) =>
+        Enumerable.Range(0, items.Count)
+            .GroupBy(i => string.Join(";", items[i].Labels.OrderBy(l => l, StringComparer.Ordinal)), StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal);
+
     /// <summary>Assigns each item a split; the result is parallel to <paramref name="items"/>.</summary>
     /// <exception cref="DataException"><paramref name="validPct"/> is not strictly between 0 and 1.</exception>
     public static Split[] Stratified(IReadOnlyList<LabelledItem> items, double validPct, int seed)
@@ -21,10 +59,7 @@ public static class Splitter
         if (!(validPct > 0 && validPct < 1)) throw new OptionException("ValidPct", $"must be between 0 and 1 (exclusive), got {validPct}");
         var result = new Split[items.Count];
         var random = new System.Random(seed);
-        var groups = Enumerable.Range(0, items.Count)
-            .GroupBy(i => string.Join(";", items[i].Labels.OrderBy(l => l, StringComparer.Ordinal)), StringComparer.Ordinal)
-            .OrderBy(g => g.Key, StringComparer.Ordinal);
-        foreach (var group in groups)
+        foreach (var group in ByLabelSet(items))
         {
             int[] members = group.OrderBy(i => items[i].Path, StringComparer.Ordinal).ToArray();
             random.Shuffle(members);

@@ -12,10 +12,12 @@ public static class InterpretationPlots
     /// rows, predictions on the columns, a white→blue scale, counts (or row fractions) in each cell,
     /// column labels slanted so long names stay readable with 8+ classes.
     /// </summary>
-    public static RgbImage ConfusionMatrix(ClassificationInterpretation interpretation, bool normalize = false)
+    public static RgbImage ConfusionMatrix(ClassificationInterpretation interpretation, bool normalize = false) =>
+        ConfusionMatrix(interpretation.ConfusionMatrix(), interpretation.Classes, normalize);
+
+    /// <summary>The confusion matrix figure of counts <paramref name="m"/> (actual rows, predicted columns), e.g. out-of-fold predictions.</summary>
+    public static RgbImage ConfusionMatrix(long[,] m, IReadOnlyList<string> classes, bool normalize = false, string? title = null)
     {
-        var m = interpretation.ConfusionMatrix();
-        var classes = interpretation.Classes;
         int k = classes.Count;
         var values = new double[k, k];
         for (int a = 0; a < k; a++)
@@ -36,7 +38,7 @@ public static class InterpretationPlots
         {
             using var paint = new SKPaint { IsAntialias = true };
             paint.Color = SKColors.Black;
-            canvas.DrawText(normalize ? "Confusion matrix (row-normalised)" : "Confusion matrix", 16, 28, titleFont, paint);
+            canvas.DrawText(title ?? (normalize ? "Confusion matrix (row-normalised)" : "Confusion matrix"), 16, 28, titleFont, paint);
             for (int a = 0; a < k; a++)
             {
                 for (int p = 0; p < k; p++)

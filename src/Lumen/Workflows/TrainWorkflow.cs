@@ -19,6 +19,9 @@ public sealed record TrainRequest
     /// <summary>How to read and prepare the data.</summary>
     public DataOptions DataOptions { get; init; } = new();
 
+    /// <summary>Replaces the data's own split (e.g. a cross-validation fold, <see cref="Splitter.KFold"/>).</summary>
+    public Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? Splitter { get; init; }
+
     /// <summary>The architecture (default resnet18, whose ImageNet weights ship offline).</summary>
     public string Architecture { get; init; } = "resnet18";
 
@@ -92,7 +95,7 @@ public static class TrainWorkflow
         // Claimed before any work: a second run into the same folder, or one that cannot be written, fails now.
         using var folderLock = Claim(outDir);
 
-        var data = request.Data.Load(request.DataOptions, request.Device, progress);
+        var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
         var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, progress: progress);
         learner.Cancellation = cancellation;

@@ -1,0 +1,54 @@
+using System.ComponentModel;
+using System.Globalization;
+using Lumen.Workflows;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Lumen.Cli.Commands;
+
+/// <summary><c>lumen cv</c>: the library's <see cref="CrossValidation"/>: the train recipe once per fold, per-fold and mean ± sd metrics.</summary>
+internal sealed class CvCommand : Command<CvCommand.Settings>
+{
+    internal sealed class Settings : RecipeSettings
+    {
+        [CommandOption("-o|--out <DIR>")]
+        [Description("Output folder: cv.json, oof.csv, confusion_matrix.png and each fold's run in fold-k/ (default lumen-cv)")]
+        [DefaultValue("lumen-cv")]
+        public string Out { get; init; } = "lumen-cv";
+
+        [CommandOption("--folds <K>")]
+        [Description("Number of stratified folds (default 5); every image is held out once")]
+        [DefaultValue(5)]
+        public int Folds { get; init; } = 5;
+
+        [CommandOption("--tta <N>")]
+        [Description("Test-time augmentation passes when scoring each fold's model (default 0: none)")]
+        [DefaultValue(0)]
+        public int Tta { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var request = new CrossValidationRequest { Recipe = settings.ToTrainRequest(settings.Out) with { Resume = false }, Folds = settings.Folds, Tta = settings.Tta, Resume = settings.Resume };
+        using var ctrlC = CtrlC.Watch();
+        var result = ConsoleProgress.Run(progress => CrossValidation.Run(request, progress, ctrlC.Token));
+        if (result.Folds.Count > 0)
+        {
+            var headers = new[] { "fold", "train", "held out", "accuracy", "macro_f1", "mcc", "time" };
+            var rows = result.Folds.Select(f => (IReadOnlyList<string>)new[]
+            {
+                f.Fold.ToString(CultureInfo.InvariantCulture), f.TrainImages.ToString(CultureInfo.InvariantCulture), f.ValidImages.ToString(CultureInfo.InvariantCulture),
+                f.Accuracy.ToString("F4", CultureInfo.InvariantCulture), f.MacroF1.ToString("F4", CultureInfo.InvariantCulture), f.Mcc.ToString("F4", CultureInfo.InvariantCulture),
+                TimeSpan.FromSeconds(f.Seconds).ToString(@"mm\:ss"),
+            }).Append(new[] { "mean ± sd", "", "", result.Accuracy.ToString(), result.MacroF1.ToString(), result.Mcc.ToString(), "" }).ToList();
+            foreach (string line in TextTable.Lines(headers, rows, AnsiConsole.Profile.Width)) Say.Line(line);
+        }
+        if (result.Interrupted)
+        {
+            Say.Prefixed("interrupted: ", Color.Yellow, $"{result.Folds.Count} of {settings.Folds} folds finished; continue with the same command and --resume");
+            return 130;
+        }
+        Say.Success($"{settings.Folds}-fold accuracy {result.Accuracy}; cv.json, oof.csv and confusion_matrix.png in {result.OutputFolder}");
+        return 0;
+    }
+}

@@ -1,0 +1,32 @@
+namespace Lumen.Cli;
+
+/// <summary>
+/// Turns the first Ctrl+C into a cancellation (training finishes its batch and writes a checkpoint);
+/// a second Ctrl+C stops the process at once. Dispose to restore the default handling.
+/// </summary>
+internal sealed class CtrlC : IDisposable
+{
+    private readonly CancellationTokenSource _interrupt = new();
+
+    private CtrlC() => Console.CancelKeyPress += OnCancel;
+
+    /// <summary>Cancelled by the first Ctrl+C.</summary>
+    public CancellationToken Token => _interrupt.Token;
+
+    /// <summary>Starts watching for Ctrl+C.</summary>
+    public static CtrlC Watch() => new();
+
+    private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+    {
+        if (_interrupt.IsCancellationRequested) return;
+        e.Cancel = true;
+        _interrupt.Cancel();
+        Console.Error.WriteLine("lumen: finishing the current batch, then writing a checkpoint (Ctrl+C again to abort)");
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancel;
+        _interrupt.Dispose();
+    }
+}

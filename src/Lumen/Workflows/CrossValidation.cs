@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Lumen.Data;
+using Lumen.Inference;
+using Lumen.Interpret;
+using Lumen.Training;
+
+namespace Lumen.Workflows;
+
+/// <summary>What <see cref="CrossValidation.Run"/> should do: the recipe to train on every fold, and how many folds.</summary>
+public sealed record CrossValidationRequest
+{
+    /// <summary>
+    /// The training recipe (data, architecture, options, epochs, learning rate…), trained once per
+    /// fold. Its <see cref="TrainRequest.OutputFolder"/> is the cross-validation folder: fold k is
+    /// written to <c>fold-k</c> inside it. Its own split settings are replaced by the folds.
+    /// </summary>
+    public required TrainRequest Recipe { get; init; }
+
+    /// <summary>Number of folds (each image is validation in exactly one).</summary>
+    public int Folds { get; init; } = 5;
+
+    /// <summary>Seed of the fold assignment (default: the recipe's data seed).</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>Test-time augmentation passes when scoring each fold's model (0: none).</summary>
+    public int Tta { get; init; }
+
+    /// <summary>Keep folds already finished in the folder (and resume an interrupted one) instead of starting over.</summary>
+    public bool Resume { get; init; }
+}
+
+/// <summary>One fold's model scored on the fold's held-out images.</summary>
+/// <param name="Fold">1-based fold number.</param>
+/// <param name="TrainImages">Images trained on.</param>
+/// <param name="ValidImages">Held-out images scored.</param>
+/// <param name="Accuracy">Accuracy on the held-out images.</param>
+/// <param name="MacroF1">Macro-averaged F1.</param>
+/// <param name="Mcc">Matthews correlation coefficient (multi-class).</param>
+/// <param name="Seconds">Training and scoring time.</param>
+/// <param name="ModelPath">The fold's exported model.</param>
+public sealed record FoldResult(int Fold, int TrainImages, int ValidImages, double Accuracy, double MacroF1, double Mcc, double Seconds, string ModelPath);
+
+/// <summary>One held-out image's prediction by the model of the fold that did not train on it.</summary>
+/// <param name="Path">The image.</param>
+/// <param name="Fold">1-based fold whose model scored it.</param>
+/// <param name="Actual">Its label.</param>
+/// <param name="Predicted">The predicted class.</param>
+/// <param name="Probabilities">Probability per class, in class order.</param>
+public sealed record OutOfFoldPrediction(string Path, int Fold, string Actual, string Predicted, IReadOnlyList<float> Probabilities);
+
+/// <summary>A mean and its sample standard deviation over folds.</summary>
+/// <param name="Mean">Mean over folds.</param>
+/// <param name="Sd">Sample standard deviation (n − 1); 0 for a single value.</param>
+public sealed record MeanSd(double Mean, double Sd)
+{
+    /// <summary>The mean and sd of <paramref name="values"/>.</summary>
+    public static MeanSd Of(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return new MeanSd(double.NaN, double.NaN);
+        double mean = values.Average();
+        double sd = values.Count < 2 ? 0 : Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+        return new MeanSd(mean, sd);
+    }
+
+    /// <summary>"0.912 ± 0.021".</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Mean:F3} ± {Sd:F3}");
+}
+
+/// <summary>What a cross-validation produced.</summary>
+/// <param name="OutputFolder">The cross-validation folder (cv.json, oof.csv, confusion_matrix.png, fold-k/).</param>
+/// <param name="Classes">The class names.</param>
+/// <param name="Folds">The finished folds' results.</param>
+/// <param name="OutOfFold">Every held-out image's prediction (finished folds only).</param>
+/// <param name="Interrupted">True when a fold was interrupted (rerun with <see cref="CrossValidationRequest.Resume"/>).</param>
+public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<string> Classes, IReadOnlyList<FoldResult> Folds,
+    IReadOnlyList<OutOfFoldPrediction> OutOfFold, bool Interrupted)
+{
+    /// <summary>Accuracy over folds.</summary>
+    public MeanSd Accuracy => MeanSd.Of(Folds.Select(f => f.Accuracy).ToList());
+
+    /// <summary>Macro-F1 over folds.</summary>
+    public MeanSd MacroF1 => MeanSd.Of(Folds.Select(f => f.MacroF1).ToList());
+
+    /// <summary>MCC over folds.</summary>
+    public MeanSd Mcc => MeanSd.Of(Folds.Select(f => f.Mcc).ToList());
+
+    /// <summary>The out-of-fold confusion matrix: actual classes on the rows, predictions on the columns.</summary>
+    public long[,] Confusion()
+    {
+        var m = new long[Classes.Count, Classes.Count];
+        var index = Classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+        foreach (var p in OutOfFold) m[index[p.Actual], index[p.Predicted]]++;
+        return m;
+    }
+}
+
+/// <summary>
+/// k-fold cross-validation of a training recipe, the honest way to know what a model trained on a few
+/// hundred images is worth: seeded, stratified folds (<see cref="Splitter.KFold"/>); the same recipe
+/// trained on each fold's training images with <see cref="TrainWorkflow"/>; each fold's exported
+/// model scored on its held-out images through the serving path (<see cref="Predictor"/>). Writes
+/// per-fold and mean ± sd accuracy, macro-F1 and MCC to <c>cv.json</c>, every out-of-fold prediction
+/// to <c>oof.csv</c> and their confusion matrix to <c>confusion_matrix.png</c>.
+/// </summary>
+public static class CrossValidation
+{
+    private const string FoldResultFile = "cv-fold.json";
+
+    /// <summary>Runs <paramref name="request"/>; <paramref name="progress"/> also receives each fold's summary.</summary>
+    /// <exception cref="OptionException">Folds or a recipe option is out of range.</exception>
+    /// <exception cref="DataException">The data is multi-label, or a fold would be empty.</exception>
+    public static CrossValidationResult Run(CrossValidationRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
+    {
+        progress ??= NullProgress.Instance;
+        if (request.Folds < 2) throw new OptionException(nameof(request.Folds), $"must be at least 2, got {request.Folds}");
+        if (request.Tta < 0) throw new OptionException(nameof(request.Tta), $"must be 0 or more, got {request.Tta}");
+        int seed = request.Seed ?? request.Recipe.DataOptions.Seed;
+        string outDir = Path.GetFullPath(request.Recipe.OutputFolder);
+        using var folderLock = FolderLock.Acquire(outDir);
+
+        var folds = new List<FoldResult>();
+        var outOfFold = new List<OutOfFoldPrediction>();
+        IReadOnlyList<string> classes = Array.Empty<string>();
+        bool interrupted = false;
+        for (int k = 0; k < request.Folds && !interrupted; k++)
+        {
+            string foldDir = Path.Combine(outDir, $"fold-{k + 1}");
+            string saved = Path.Combine(foldDir, FoldResultFile);
+            if (request.Resume && File.Exists(saved))
+            {
+                var done = JsonSerializer.Deserialize<SavedFold>(File.ReadAllText(saved), LumenJson.Options)
+                    ?? throw new LumenException($"'{saved}' is empty; delete it to retrain fold {k + 1}");
+                if (done.Folds != request.Folds || done.Seed != seed)
+                    throw new OptionException(nameof(request.Resume), $"'{saved}' is fold {k + 1} of {done.Folds} with seed {done.Seed}, not of {request.Folds} with seed {seed}; use another output folder");
+                classes = done.Classes;
+                folds.Add(done.Result);
+                outOfFold.AddRange(done.Predictions);
+                using var skipped = progress.Start($"fold {k + 1}/{request.Folds}", 1);
+                skipped.Complete($"fold {k + 1}/{request.Folds} (kept from an earlier run): {Summary(done.Result)}");
+                continue;
+            }
+
+            var started = DateTime.UtcNow;
+            var recipe = request.Recipe with
+            {
+                OutputFolder = foldDir,
+                Splitter = SingleLabelFold(request.Folds, k, seed),
+                Resume = request.Resume && File.Exists(Path.Combine(foldDir, "checkpoint.lumenckpt")),
+            };
+            var trained = TrainWorkflow.Run(recipe, progress, cancellation);
+            var data = trained.Learner.Data;
+            trained.Learner.Model.Dispose();
+            if (trained.Interrupted || trained.ModelPath is null)
+            {
+                interrupted = true;
+                break;
+            }
+            classes = data.Vocab.Classes;
+            var (result, predictions) = Score(trained.ModelPath, k + 1, data.Train.Items.Count, data.Valid.Items, request.Tta, progress, started);
+            AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions), LumenJson.Options));
+            folds.Add(result);
+            outOfFold.AddRange(predictions);
+            using var task = progress.Start($"fold {k + 1}/{request.Folds}", 1);
+            task.Complete($"fold {k + 1}/{request.Folds}: {Summary(result)}");
+        }
+
+        var cv = new CrossValidationResult(outDir, classes, folds, outOfFold, interrupted);
+        if (folds.Count > 0) Write(cv, request, seed);
+        return cv;
+    }
+
+    // Checked by the splitter, before a fold trains: the scoring below is single-label.
+    private static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> SingleLabelFold(int folds, int fold, int seed)
+    {
+        var kfold = Splitter.KFold(folds, fold, seed);
+        return items => items.FirstOrDefault(i => i.Labels.Count != 1) is { } multi
+            ? throw new DataException($"cross-validation scores single-label data, and '{multi.Path}' has {multi.Labels.Count} labels")
+            : kfold(items);
+    }
+
+    private sealed record SavedFold(int Folds, int Seed, IReadOnlyList<string> Classes, FoldResult Result, IReadOnlyList<OutOfFoldPrediction> Predictions);
+
+    private static string Summary(FoldResult r) =>
+        string.Create(CultureInfo.InvariantCulture, $"accuracy {r.Accuracy:F3}, macro-F1 {r.MacroF1:F3}, MCC {r.Mcc:F3} on {r.ValidImages} held-out images ({r.Seconds:F0} s)");
+
+    private static (FoldResult, List<OutOfFoldPrediction>) Score(string modelPath, int fold, int trainCount, IReadOnlyList<LabelledItem> valid, int tta,
+        IProgressReporter progress, DateTime started)
+    {
+        using var predictor = Predictor.Load(modelPath);
+        var (predictions, skipped) = Evaluation.Predict(predictor, valid, tta, progress: progress);
+        using (predictions)
+        {
+            foreach (var file in skipped) progress.Warn($"fold {fold}: skipped {file.Path}: {file.Reason}");
+            var classes = predictor.Classes;
+            var logits = predictions.Logits;
+            var targets = predictions.Targets;
+            var predicted = logits.argmax(1).data<long>().ToArray();
+            var probabilities = predictions.Probabilities.data<float>().ToArray();
+            var rows = predictions.Items.Select((item, i) => new OutOfFoldPrediction(item.Path, fold, item.Labels[0], classes[(int)predicted[i]],
+                probabilities.AsSpan(i * classes.Count, classes.Count).ToArray())).ToList();
+            var result = new FoldResult(fold, trainCount, predictions.Count,
+                Metrics.Accuracy.Compute(logits, targets), Metrics.MacroF1.Compute(logits, targets), Metrics.Mcc.Compute(logits, targets),
+                (DateTime.UtcNow - started).TotalSeconds, modelPath);
+            return (result, rows);
+        }
+    }
+
+    private static void Write(CrossValidationResult cv, CrossValidationRequest request, int seed)
+    {
+        var confusion = cv.Confusion();
+        var recipe = request.Recipe;
+        var doc = new Dictionary<string, object?>
+        {
+            ["folds"] = request.Folds,
+            ["seed"] = seed,
+            ["finished_folds"] = cv.Folds.Count,
+            ["interrupted"] = cv.Interrupted,
+            ["recipe"] = new Dictionary<string, object?>
+            {
+                ["architecture"] = recipe.Architecture,
+                ["weights"] = recipe.Weights,
+                ["size"] = recipe.DataOptions.Item.Size,
+                ["batch_size"] = recipe.DataOptions.Loader.BatchSize,
+                ["freeze_epochs"] = recipe.FreezeEpochs,
+                ["epochs"] = recipe.Epochs,
+                ["lr"] = recipe.Lr,
+                ["tta"] = request.Tta,
+            },
+            ["classes"] = cv.Classes,
+            ["per_fold"] = cv.Folds,
+            ["accuracy"] = cv.Accuracy,
+            ["macro_f1"] = cv.MacroF1,
+            ["mcc"] = cv.Mcc,
+            ["out_of_fold_accuracy"] = cv.OutOfFold.Count == 0 ? null : cv.OutOfFold.Count(p => p.Actual == p.Predicted) / (double)cv.OutOfFold.Count,
+            ["out_of_fold_confusion_matrix"] = Enumerable.Range(0, cv.Classes.Count).Select(a => Enumerable.Range(0, cv.Classes.Count).Select(p => confusion[a, p]).ToArray()).ToArray(),
+        };
+        AtomicFile.WriteAllText(Path.Combine(cv.OutputFolder, "cv.json"), JsonSerializer.Serialize(doc, LumenJson.Options));
+
+        var csv = new StringBuilder();
+        csv.AppendLine("file,fold,actual,predicted," + string.Join(",", cv.Classes.Select(c => "p_" + Csv(c))));
+        foreach (var p in cv.OutOfFold)
+            csv.AppendLine(string.Join(",", new[] { Csv(p.Path), p.Fold.ToString(CultureInfo.InvariantCulture), Csv(p.Actual), Csv(p.Predicted) }
+                .Concat(p.Probabilities.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))));
+        AtomicFile.WriteAllText(Path.Combine(cv.OutputFolder, "oof.csv"), csv.ToString());
+        InterpretationPlots.ConfusionMatrix(confusion, cv.Classes, title: $"Out-of-fold confusion matrix ({cv.Folds.Count} folds)")
+            .SavePng(Path.Combine(cv.OutputFolder, "confusion_matrix.png"));
+    }
+
+    private static string Csv(string value) => value.IndexOfAny(new[] { ',', '"', '\n', '\r' }) < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
+}
