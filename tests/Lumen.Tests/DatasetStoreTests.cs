@@ -186,6 +186,29 @@ public class DatasetStoreTests
     }
 
     [Fact]
+    public void TheBundledSampleResolvesByNameWithoutDownloading()
+    {
+        using var dir = new TempFolder();
+        var store = new DatasetStore(dir.File("cache"), new HttpClient(new NoNetwork()));
+        var (folder, regex) = store.ResolveFolder("brain-mri-sample");
+        Assert.Null(regex);
+        Assert.Equal(Path.Combine(AppContext.BaseDirectory, "samples", "brain-mri"), folder);
+        var items = FolderSource.Scan(folder).Items;
+        Assert.Equal(480, items.Count);
+        Assert.All(items.GroupBy(i => i.Labels[0]), g => Assert.Equal(120, g.Count()));
+        Assert.Equal(new[] { "glioma", "meningioma", "notumor", "pituitary" }, items.Select(i => i.Labels[0]).Distinct().Order());
+        Assert.False(Directory.Exists(dir.File("cache")), "nothing is downloaded or cached");
+        var e = Assert.Throws<LumenException>(() => store.Add(DatasetCatalog.Find("brain-mri-sample")!, dir.Write("x.zip", new byte[] { 1 })));
+        Assert.Contains("ships with Lumen", e.Message);
+    }
+
+    private sealed class NoNetwork : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException($"no request may be made; got {request.RequestUri}");
+    }
+
+    [Fact]
     public void NestedHyperKvasirLayoutTakesTheInnermostFolder()
     {
         using var dir = new TempFolder();
@@ -212,7 +235,7 @@ public class DatasetStoreTests
     [Fact]
     public void TheCatalogueHasTheSeedDatasets()
     {
-        Assert.Equal(new[] { "kvasir-v1", "kvasir-v2", "hyper-kvasir-labeled", "oxford-pets" }, DatasetCatalog.All.Select(e => e.Name));
+        Assert.Equal(new[] { "brain-mri-sample", "kvasir-v1", "kvasir-v2", "hyper-kvasir-labeled", "oxford-pets" }, DatasetCatalog.All.Select(e => e.Name));
         Assert.Equal("https://datasets.simula.no/downloads/kvasir/kvasir-dataset-v2.zip", DatasetCatalog.Find("KVASIR-V2")!.Url);
         Assert.Contains("Pogorelov", DatasetCatalog.Find("kvasir-v2")!.Citation);
         Assert.Equal(DatasetLayout.FileNameRegex, DatasetCatalog.Find("oxford-pets")!.Layout);

@@ -15,7 +15,7 @@ internal sealed class DatasetsListCommand : Command<DatasetsListCommand.Settings
         var store = new DatasetStore();
         var table = new Table().AddColumns("name", "description", "archive", "cached");
         foreach (var entry in DatasetCatalog.All)
-            table.AddRow(entry.Name, Markup.Escape(entry.Description), $"~{entry.ApproximateBytes / 1e9:F1} GB",
+            table.AddRow(entry.Name, Markup.Escape(entry.Description), entry.Bundled is null ? $"~{entry.ApproximateBytes / 1e9:F1} GB" : "bundled",
                 store.Cached(entry) is { } c ? Markup.Escape(c.Folder) : "[grey]no[/]");
         AnsiConsole.Write(table);
         Say.Line($"cache: {store.Root} (LUMEN_HOME moves it). 'lumen datasets get <name>' downloads; any command taking a data folder also takes a name.");

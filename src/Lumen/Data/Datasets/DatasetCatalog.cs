@@ -24,8 +24,10 @@ public enum DatasetLayout
 /// <param name="LabelRegex">For <see cref="DatasetLayout.FileNameRegex"/>: group 1 is the label.</param>
 /// <param name="ExpectedClasses">Class folders that must exist after extraction (integrity check).</param>
 /// <param name="MinClasses">The least number of classes a complete copy has.</param>
+/// <param name="Bundled">For a sample that ships with Lumen: its folder relative to Lumen's assembly
+/// (copied there by the build); nothing is downloaded.</param>
 public sealed record DatasetEntry(string Name, string Description, string Url, long ApproximateBytes, string? Sha256, string Licence, string Citation,
-    DatasetLayout Layout, string ImageFolder, string? LabelRegex, IReadOnlyList<string> ExpectedClasses, int MinClasses);
+    DatasetLayout Layout, string ImageFolder, string? LabelRegex, IReadOnlyList<string> ExpectedClasses, int MinClasses, string? Bundled = null);
 
 /// <summary>The datasets of the seed project, one word away (fastai's <c>untar_data(URLs.…)</c>).</summary>
 public static class DatasetCatalog
@@ -40,6 +42,11 @@ public static class DatasetCatalog
     /// <summary>All entries.</summary>
     public static IReadOnlyList<DatasetEntry> All { get; } = new[]
     {
+        new DatasetEntry("brain-mri-sample", "Bundled sample: 480 brain MRI slices, 4 classes (glioma, meningioma, notumor, pituitary), 224 px",
+            "", 4_300_000, null,
+            "Sample for learning the tool, not for diagnosis; source terms unverified (commonly listed CC0 1.0), see its PROVENANCE.md.",
+            "Nickparvar, \"Brain Tumor MRI Dataset\", Kaggle 2021; Cheng et al., PLoS ONE 10(10), 2015.",
+            DatasetLayout.ClassFolders, "", null, new[] { "glioma", "meningioma", "notumor", "pituitary" }, 4, Bundled: "samples/brain-mri"),
         new DatasetEntry("kvasir-v1", "Kvasir v1: 4,000 endoscopy images, 8 classes", "https://datasets.simula.no/downloads/kvasir/kvasir-dataset.zip",
             1_200_000_000, null, KvasirLicence, KvasirCitation, DatasetLayout.ClassFolders, "", null, KvasirClasses, 8),
         new DatasetEntry("kvasir-v2", "Kvasir v2: 8,000 endoscopy images, 8 classes", "https://datasets.simula.no/downloads/kvasir/kvasir-dataset-v2.zip",

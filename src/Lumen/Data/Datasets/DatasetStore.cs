@@ -40,9 +40,14 @@ public sealed class DatasetStore
     /// <summary>Where <paramref name="entry"/> is extracted.</summary>
     public string ExtractPath(DatasetEntry entry) => Path.Combine(Root, entry.Name);
 
-    /// <summary>The cached dataset, or null when it is not (completely) there.</summary>
+    /// <summary>The cached (or bundled) dataset, or null when it is not (completely) there.</summary>
     public CachedDataset? Cached(DatasetEntry entry)
     {
+        if (entry.Bundled is { } bundled)
+        {
+            string sample = Path.Combine(AppContext.BaseDirectory, bundled);
+            return Directory.Exists(sample) ? new CachedDataset(entry, sample, entry.LabelRegex) : null;
+        }
         string folder = ExtractPath(entry);
         return File.Exists(Path.Combine(folder, CompleteMarker)) ? Describe(entry) : null;
     }
@@ -67,6 +72,8 @@ public sealed class DatasetStore
     {
         progress ??= NullProgress.Instance;
         if (Cached(entry) is { } done) return done;
+        if (entry.Bundled is { } bundled)
+            throw new LumenException($"{entry.Name} ships with Lumen, but this installation lacks it (expected at {Path.Combine(AppContext.BaseDirectory, bundled)}); reinstall Lumen, or train on the repository's {bundled} folder");
         Directory.CreateDirectory(Root);
         string archive = ArchivePath(entry);
         if (!File.Exists(archive))
@@ -80,6 +87,7 @@ public sealed class DatasetStore
     /// <summary>Imports an archive downloaded elsewhere (<c>lumen datasets add</c>), verifies and extracts it.</summary>
     public CachedDataset Add(DatasetEntry entry, string archiveFile, IProgressReporter? progress = null)
     {
+        if (entry.Bundled is not null) throw new LumenException($"{entry.Name} ships with Lumen; there is no archive to import");
         if (!File.Exists(archiveFile)) throw new LumenException($"archive '{archiveFile}' does not exist");
         Directory.CreateDirectory(Root);
         string archive = ArchivePath(entry);

@@ -1,0 +1,50 @@
+using Lumen.Augment;
+using Lumen.Data;
+using Lumen.Tests.Support;
+using Lumen.Workflows;
+
+namespace Lumen.Tests;
+
+/// <summary>The ready progress reporter for library users: what a C# program prints while training.</summary>
+[Collection(nameof(MemoryCollection))]
+public class TextProgressTests
+{
+    [Fact]
+    public void WritesSummariesCountsAndWarnings()
+    {
+        var output = new StringWriter();
+        var progress = new TextProgress(output, interval: TimeSpan.Zero);
+        using (var task = progress.Start("epoch 1", 3))
+        {
+            task.Advance();
+            task.Advance();
+            task.Complete("epoch 1  train_loss 0.5");
+        }
+        using (var task = progress.Start("Checking images", 2)) task.Advance(2);
+        progress.Warn("3 duplicates");
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("epoch 1: 1/3 (33%, 0 s)", lines[0]);
+        Assert.Equal("epoch 1: 2/3 (67%, 0 s)", lines[1]);
+        Assert.Equal("epoch 1  train_loss 0.5", lines[2]);
+        Assert.StartsWith("Checking images: 2/2 in ", lines[3]);
+        Assert.Equal("warning: 3 duplicates", lines[4]);
+        Assert.Equal(5, lines.Length);
+    }
+
+    [Fact]
+    public void ATrainingRunPrintsItsEpochTable()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 6, size: 32, prefix: "data");
+        var output = new StringWriter();
+        TrainWorkflow.Run(new TrainRequest
+        {
+            Data = new DataSource(dir.File("data")), OutputFolder = dir.File("run"), Weights = "none", Epochs = 1, FreezeEpochs = 1, Lr = 1e-3,
+            DataOptions = new DataOptions { Item = new ItemTransform(32), Augment = AugmentOptions.None, Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
+        }, new TextProgress(output));
+        string text = output.ToString();
+        Assert.Contains("epoch 1 (frozen)  train_loss", text);
+        Assert.Contains("epoch 2 (unfrozen)  train_loss", text);
+        Assert.Contains("accuracy", text);
+    }
+}
