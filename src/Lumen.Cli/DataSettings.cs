@@ -55,9 +55,8 @@ internal class DataSettings : CommandSettings
     public bool FlipVert { get; init; }
 
     [CommandOption("--bs <N>")]
-    [Description("Batch size (default 64)")]
-    [DefaultValue(64)]
-    public int BatchSize { get; init; } = 64;
+    [Description("Batch size (default: train, cv and lr-find choose it from the number of training images, 8 to 64; 64 elsewhere)")]
+    public int? BatchSize { get; init; }
 
     /// <summary>Where the images come from, as given on the command line.</summary>
     public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex };

@@ -8,9 +8,8 @@ namespace Lumen.Cli;
 internal class RecipeSettings : TrainSettings
 {
     [CommandOption("--epochs <N>")]
-    [Description("Epochs with the whole network unfrozen (fine_tune's epochs; default 4)")]
-    [DefaultValue(4)]
-    public int Epochs { get; init; } = 4;
+    [Description("Epochs with the whole network unfrozen (fine_tune's epochs; default: chosen from the number of training images, 4 to 12)")]
+    public int? Epochs { get; init; }
 
     [CommandOption("--freeze-epochs <N>")]
     [Description("Epochs training only the head first (default 1)")]

@@ -43,3 +43,14 @@ public sealed class NullProgress : IProgressReporter, IProgressTask
     /// <inheritdoc />
     public void Dispose() { }
 }
+
+/// <summary>Helpers over <see cref="IProgressReporter"/>.</summary>
+public static class ProgressReporterExtensions
+{
+    /// <summary>A one-line note (a choice made, a result), shown as a finished task's summary.</summary>
+    public static void Note(this IProgressReporter progress, string line)
+    {
+        using var task = progress.Start(line, 1);
+        task.Complete(line);
+    }
+}

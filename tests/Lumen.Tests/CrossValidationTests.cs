@@ -65,6 +65,7 @@ public class CrossValidationTests
         {
             Assert.Equal(12, fold.TrainImages);
             Assert.Equal(6, fold.ValidImages);
+            Assert.Equal((4, 1), (fold.BatchSize, fold.Epochs));
             var rows = result.OutOfFold.Where(p => p.Fold == fold.Fold).ToList();
             Assert.Equal(rows.Count(p => p.Actual == p.Predicted) / (double)rows.Count, fold.Accuracy, 9);
             Assert.True(File.Exists(fold.ModelPath));
@@ -114,5 +115,22 @@ public class CrossValidationTests
         var e = Assert.Throws<DataException>(() => CrossValidation.Run(request with { Recipe = request.Recipe with { Data = new DataSource(dir.File("data")) { Csv = dir.File("labels.csv") } } }));
         Assert.Contains("single-label", e.Message);
         Assert.False(File.Exists(dir.File("cv", "fold-1", "model.lumen")));
+    }
+}
+
+/// <summary>The batch size and epochs a training run chooses when the request leaves them open.</summary>
+public class SmallDataDefaultsTests
+{
+    [Theory]
+    [InlineData(8000, 64, 4)]    // a Kvasir-sized set: fastai's bs 64 and 4 epochs (125 steps each)
+    [InlineData(2000, 64, 8)]    // 31 steps per epoch: 240 steps in 8 epochs
+    [InlineData(768, 64, 12)]    // 12 steps per epoch at 64; capped at 12 epochs
+    [InlineData(384, 32, 12)]    // the 480-image brain-MRI set's 80%: 12 steps per epoch at 32
+    [InlineData(320, 16, 12)]    // 3-fold CV of it: 20 steps per epoch at 16
+    [InlineData(20, 8, 12)]
+    public void SmallSetsGetSmallerBatchesAndMoreEpochs(int trainImages, int batchSize, int epochs)
+    {
+        Assert.Equal(batchSize, SmallDataDefaults.BatchSize(trainImages));
+        Assert.Equal(epochs, SmallDataDefaults.Epochs(trainImages, batchSize));
     }
 }

@@ -46,5 +46,24 @@ public class TextProgressTests
         Assert.Contains("epoch 1 (frozen)  train_loss", text);
         Assert.Contains("epoch 2 (unfrozen)  train_loss", text);
         Assert.Contains("accuracy", text);
+        Assert.DoesNotContain("recipe:", text);  // batch size and epochs were given
+    }
+
+    [Fact]
+    public void ARunLeftOpenChoosesAndSaysItsBatchSizeAndEpochs()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 6, size: 32, prefix: "data");
+        var output = new StringWriter();
+        var result = TrainWorkflow.Run(new TrainRequest
+        {
+            Data = new DataSource(dir.File("data")), OutputFolder = dir.File("run"), Weights = "none", FreezeEpochs = 0, Lr = 1e-3,
+            DataOptions = new DataOptions { Item = new ItemTransform(32), Augment = AugmentOptions.None, Loader = new LoaderOptions { Workers = 2 } },
+        }, new TextProgress(output));
+        Assert.Equal(8, result.BatchSize);
+        Assert.Equal(8, result.Learner.Data.Train.BatchSize);
+        Assert.Equal(SmallDataDefaults.MaxEpochs, result.Epochs);
+        Assert.Equal(SmallDataDefaults.MaxEpochs, result.Learner.History.Count);
+        Assert.Contains($"recipe: batch size 8, 0 frozen + {SmallDataDefaults.MaxEpochs} unfrozen epochs (batch size and epochs chosen for 10 training images)", output.ToString());
     }
 }

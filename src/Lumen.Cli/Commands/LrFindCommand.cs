@@ -1,3 +1,4 @@
+using Lumen.Workflows;
 using System.ComponentModel;
 using Lumen.Data;
 using Lumen.Training;
@@ -29,6 +30,8 @@ internal sealed class LrFindCommand : Command<LrFindCommand.Settings>
         var result = ConsoleProgress.Run(progress =>
         {
             var dls = settings.Load(options, progress, device);
+            // The batch size train would choose, so the suggestion fits the run it is for.
+            if (options.Loader.BatchSize is null) dls = dls.WithLoader(dls.Options.Loader with { BatchSize = SmallDataDefaults.BatchSize(dls.Train.Items.Count) });
             var learner = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), progress: progress);
             return learner.LrFind(iterations: settings.Iterations);
         });

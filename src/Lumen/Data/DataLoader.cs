@@ -82,7 +82,7 @@ public sealed class DataLoader
     public Normalization Normalization => _options.Normalization;
 
     /// <summary>Images per batch.</summary>
-    public int BatchSize => _options.Loader.BatchSize;
+    public int BatchSize => _options.Loader.BatchSize ?? LoaderOptions.DefaultBatchSize;
 
     /// <summary>
     /// Batches per epoch. Training drops the last partial batch (a batch of one breaks BatchNorm)

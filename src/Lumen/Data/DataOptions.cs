@@ -45,8 +45,14 @@ public sealed record DataOptions
 /// <summary>How batches are assembled (fastai's DataLoader settings).</summary>
 public sealed record LoaderOptions
 {
-    /// <summary>Images per batch.</summary>
-    public int BatchSize { get; init; } = 64;
+    /// <summary>fastai's batch size, used when <see cref="BatchSize"/> is left open outside training workflows.</summary>
+    public const int DefaultBatchSize = 64;
+
+    /// <summary>
+    /// Images per batch; null leaves it to the consumer: <c>TrainWorkflow</c> (lumen train, cv) chooses
+    /// it from the number of training images, everything else uses <see cref="DefaultBatchSize"/>.
+    /// </summary>
+    public int? BatchSize { get; init; }
 
     /// <summary>Threads decoding images in parallel.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
@@ -61,7 +67,7 @@ public sealed record LoaderOptions
     /// <exception cref="OptionException">A setting is out of range.</exception>
     public void Validate()
     {
-        if (BatchSize < 1) throw new OptionException(nameof(BatchSize), $"must be at least 1, got {BatchSize}");
+        if (BatchSize is < 1) throw new OptionException(nameof(BatchSize), $"must be at least 1, got {BatchSize}");
         if (Workers < 1) throw new OptionException(nameof(Workers), $"must be at least 1, got {Workers}");
         if (Prefetch < 1) throw new OptionException(nameof(Prefetch), $"must be at least 1, got {Prefetch}");
     }

@@ -177,12 +177,21 @@ public sealed class ImageDataLoaders
     /// The same data with another input normalisation (the one a model's pretrained weights expect,
     /// as fastai adds automatically); items, split and audit are shared, nothing is re-read.
     /// </summary>
-    public ImageDataLoaders WithNormalization(Normalization normalization)
+    public ImageDataLoaders WithNormalization(Normalization normalization) =>
+        ReferenceEquals(normalization, Options.Normalization) ? this : With(Options with { Normalization = normalization });
+
+    /// <summary>
+    /// The same data with other loader settings (batch size, workers, prefetch, caching); items, split
+    /// and audit are shared, nothing is re-read.
+    /// </summary>
+    public ImageDataLoaders WithLoader(LoaderOptions loader)
     {
-        if (ReferenceEquals(normalization, Options.Normalization)) return this;
-        var options = Options with { Normalization = normalization };
-        return new ImageDataLoaders(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes) { SplitDescription = SplitDescription };
+        loader.Validate();
+        return loader == Options.Loader ? this : With(Options with { Loader = loader });
     }
+
+    private ImageDataLoaders With(DataOptions options) =>
+        new(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes) { SplitDescription = SplitDescription };
 
     /// <summary>The same data with another training loader (e.g. one that oversamples).</summary>
     public ImageDataLoaders WithTrain(DataLoader train) => new(Folder, Options, train, Valid, Audit, ContentHashes) { SplitDescription = SplitDescription };

@@ -40,7 +40,10 @@ public sealed record CrossValidationRequest
 /// <param name="Mcc">Matthews correlation coefficient (multi-class).</param>
 /// <param name="Seconds">Training and scoring time.</param>
 /// <param name="ModelPath">The fold's exported model.</param>
-public sealed record FoldResult(int Fold, int TrainImages, int ValidImages, double Accuracy, double MacroF1, double Mcc, double Seconds, string ModelPath);
+/// <param name="BatchSize">The batch size it trained with (given or chosen).</param>
+/// <param name="Epochs">Its unfrozen epochs (given or chosen).</param>
+public sealed record FoldResult(int Fold, int TrainImages, int ValidImages, double Accuracy, double MacroF1, double Mcc, double Seconds, string ModelPath,
+    int BatchSize, int Epochs);
 
 /// <summary>One held-out image's prediction by the model of the fold that did not train on it.</summary>
 /// <param name="Path">The image.</param>
@@ -137,8 +140,7 @@ public static class CrossValidation
                 classes = done.Classes;
                 folds.Add(done.Result);
                 outOfFold.AddRange(done.Predictions);
-                using var skipped = progress.Start($"fold {k + 1}/{request.Folds}", 1);
-                skipped.Complete($"fold {k + 1}/{request.Folds} (kept from an earlier run): {Summary(done.Result)}");
+                progress.Note($"fold {k + 1}/{request.Folds} (kept from an earlier run): {Summary(done.Result)}");
                 continue;
             }
 
@@ -158,12 +160,11 @@ public static class CrossValidation
                 break;
             }
             classes = data.Vocab.Classes;
-            var (result, predictions) = Score(trained.ModelPath, k + 1, data.Train.Items.Count, data.Valid.Items, request.Tta, progress, started);
+            var (result, predictions) = Score(trained, k + 1, request.Tta, progress, started);
             AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions), LumenJson.Options));
             folds.Add(result);
             outOfFold.AddRange(predictions);
-            using var task = progress.Start($"fold {k + 1}/{request.Folds}", 1);
-            task.Complete($"fold {k + 1}/{request.Folds}: {Summary(result)}");
+            progress.Note($"fold {k + 1}/{request.Folds}: {Summary(result)}");
         }
 
         var cv = new CrossValidationResult(outDir, classes, folds, outOfFold, interrupted);
@@ -185,11 +186,12 @@ public static class CrossValidation
     private static string Summary(FoldResult r) =>
         string.Create(CultureInfo.InvariantCulture, $"accuracy {r.Accuracy:F3}, macro-F1 {r.MacroF1:F3}, MCC {r.Mcc:F3} on {r.ValidImages} held-out images ({r.Seconds:F0} s)");
 
-    private static (FoldResult, List<OutOfFoldPrediction>) Score(string modelPath, int fold, int trainCount, IReadOnlyList<LabelledItem> valid, int tta,
-        IProgressReporter progress, DateTime started)
+    private static (FoldResult, List<OutOfFoldPrediction>) Score(TrainResult trained, int fold, int tta, IProgressReporter progress, DateTime started)
     {
+        string modelPath = trained.ModelPath!;
+        var data = trained.Learner.Data;
         using var predictor = Predictor.Load(modelPath);
-        var (predictions, skipped) = Evaluation.Predict(predictor, valid, tta, progress: progress);
+        var (predictions, skipped) = Evaluation.Predict(predictor, data.Valid.Items, tta, progress: progress);
         using (predictions)
         {
             foreach (var file in skipped) progress.Warn($"fold {fold}: skipped {file.Path}: {file.Reason}");
@@ -200,9 +202,9 @@ public static class CrossValidation
             var probabilities = predictions.Probabilities.data<float>().ToArray();
             var rows = predictions.Items.Select((item, i) => new OutOfFoldPrediction(item.Path, fold, item.Labels[0], classes[(int)predicted[i]],
                 probabilities.AsSpan(i * classes.Count, classes.Count).ToArray())).ToList();
-            var result = new FoldResult(fold, trainCount, predictions.Count,
+            var result = new FoldResult(fold, data.Train.Items.Count, predictions.Count,
                 Metrics.Accuracy.Compute(logits, targets), Metrics.MacroF1.Compute(logits, targets), Metrics.Mcc.Compute(logits, targets),
-                (DateTime.UtcNow - started).TotalSeconds, modelPath);
+                (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
             return (result, rows);
         }
     }
@@ -222,9 +224,9 @@ public static class CrossValidation
                 ["architecture"] = recipe.Architecture,
                 ["weights"] = recipe.Weights,
                 ["size"] = recipe.DataOptions.Item.Size,
-                ["batch_size"] = recipe.DataOptions.Loader.BatchSize,
+                ["batch_size"] = recipe.DataOptions.Loader.BatchSize,  // null: chosen per fold (per_fold says what)
                 ["freeze_epochs"] = recipe.FreezeEpochs,
-                ["epochs"] = recipe.Epochs,
+                ["epochs"] = recipe.Epochs,  // null: chosen per fold
                 ["lr"] = recipe.Lr,
                 ["tta"] = request.Tta,
             },

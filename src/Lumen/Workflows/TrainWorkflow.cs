@@ -16,7 +16,7 @@ public sealed record TrainRequest
     /// <summary>The folder for model.lumen, history, plots, checkpoint and report (locked while the run writes).</summary>
     public required string OutputFolder { get; init; }
 
-    /// <summary>How to read and prepare the data.</summary>
+    /// <summary>How to read and prepare the data; a batch size left open (null) is chosen from the number of training images (<see cref="SmallDataDefaults.BatchSize"/>).</summary>
     public DataOptions DataOptions { get; init; } = new();
 
     /// <summary>Replaces the data's own split (e.g. a cross-validation fold, <see cref="Splitter.KFold"/>).</summary>
@@ -31,8 +31,8 @@ public sealed record TrainRequest
     /// <summary>Loss, optimiser and regularisation settings.</summary>
     public TrainingOptions Training { get; init; } = new();
 
-    /// <summary>fine_tune's unfrozen epochs.</summary>
-    public int Epochs { get; init; } = 4;
+    /// <summary>fine_tune's unfrozen epochs; null chooses from the number of training images (<see cref="SmallDataDefaults.Epochs"/>).</summary>
+    public int? Epochs { get; init; }
 
     /// <summary>fine_tune's frozen epochs first.</summary>
     public int FreezeEpochs { get; init; } = 1;
@@ -62,7 +62,9 @@ public sealed record TrainRequest
 /// <param name="ModelPath">The exported model, or null when the run was interrupted.</param>
 /// <param name="Checkpoint">The checkpoint to resume from.</param>
 /// <param name="LrFind">The LR finder's result when it chose the learning rate.</param>
-public sealed record TrainResult(Learner Learner, string OutputFolder, string? ModelPath, string Checkpoint, LrFindResult? LrFind)
+/// <param name="BatchSize">The batch size trained with (given or chosen).</param>
+/// <param name="Epochs">The unfrozen epochs planned (given or chosen).</param>
+public sealed record TrainResult(Learner Learner, string OutputFolder, string? ModelPath, string Checkpoint, LrFindResult? LrFind, int BatchSize, int Epochs)
 {
     /// <summary>True when the run was interrupted (resume it with <see cref="TrainRequest.Resume"/>).</summary>
     public bool Interrupted => Learner.Interrupted;
@@ -85,7 +87,7 @@ public static class TrainWorkflow
     public static TrainResult Run(TrainRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
     {
         progress ??= NullProgress.Instance;
-        if (request.Epochs < 1) throw new OptionException(nameof(request.Epochs), $"must be at least 1, got {request.Epochs}");
+        if (request.Epochs is < 1) throw new OptionException(nameof(request.Epochs), $"must be at least 1, got {request.Epochs}");
         if (request.FreezeEpochs < 0) throw new OptionException(nameof(request.FreezeEpochs), $"must be 0 or more, got {request.FreezeEpochs}");
         if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
         request.DataOptions.Validate();
@@ -96,6 +98,13 @@ public static class TrainWorkflow
         using var folderLock = Claim(outDir);
 
         var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
+        int trainImages = data.Train.Items.Count;
+        int? givenBatchSize = request.DataOptions.Loader.BatchSize;
+        int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);
+        int epochs = request.Epochs ?? SmallDataDefaults.Epochs(trainImages, batchSize);
+        data = data.WithLoader(data.Options.Loader with { BatchSize = batchSize });
+        if ((givenBatchSize, request.Epochs) switch { (null, null) => "batch size and epochs", (null, _) => "batch size", (_, null) => "epochs", _ => null } is { } chosen)
+            progress.Note($"recipe: batch size {batchSize}, {request.FreezeEpochs} frozen + {epochs} unfrozen epochs ({chosen} chosen for {trainImages} training images)");
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
         var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, progress: progress);
         learner.Cancellation = cancellation;
@@ -110,15 +119,15 @@ public static class TrainWorkflow
         {
             double lr = request.Lr ?? (found = learner.LrFind()).Valley;
             if (found is not null) TrainingPlots.LrFind(found, Path.Combine(outDir, "lr_find.png"));
-            learner.FineTune(request.Epochs, lr, request.FreezeEpochs);
+            learner.FineTune(epochs, lr, request.FreezeEpochs);
         }
         TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
         if (learner.History.Count > 0) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
-        if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found);
+        if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);
 
         string modelPath = Path.Combine(outDir, "model.lumen");
         learner.Export(modelPath);
-        var result = new TrainResult(learner, outDir, modelPath, checkpoint, found);
+        var result = new TrainResult(learner, outDir, modelPath, checkpoint, found, batchSize, epochs);
         return request.Report ? result with { ReportPath = WriteReport(learner, outDir) } : result;
     }
 
