@@ -46,7 +46,7 @@ public static class Program
                 .WithDescription("Serve a .lumen model: an upload page at / and a JSON API at /api/predict")
                 .WithExample("serve", "lumen-out/model.lumen");
             config.AddCommand<ExportCommand>("export")
-                .WithDescription("Export a .lumen model to ONNX (--onnx model.onnx)");
+                .WithDescription("Export a .lumen model to ONNX (--onnx model.onnx) or as C# code that uses it (--csharp folder)");
             config.AddCommand<InterpretCommand>("interpret")
                 .WithDescription("Confusion matrix, most confused, top losses (Grad-CAM), calibration, metrics.json and report.html for a model on a labelled folder");
             config.AddCommand<InterpretCommand>("report")

@@ -55,7 +55,8 @@ internal static class ReadmeExamples
     public static void Workflow()
     {
         // README:workflow
-        var run = TrainWorkflow.Run(new TrainRequest { Data = new DataSource("photos"), OutputFolder = "runs/photos" });
+        var run = TrainWorkflow.Run(new TrainRequest { Data = new DataSource("photos"), OutputFolder = "runs/photos" },
+            new TextProgress(Console.Out));                      // the progress and epoch table lumen train shows
         Console.WriteLine($"{run.ModelPath}: accuracy {run.Learner.History[^1].Metrics["accuracy"]:P1}");
         // END
     }
