@@ -22,7 +22,7 @@ internal class DataSettings : CommandSettings
     public string? LabelRegex { get; init; }
 
     [CommandOption("--valid-pct <PCT>")]
-    [Description("Fraction of each class held out for validation (default 0.2)")]
+    [Description("Fraction of each class held out for validation (default 0.2; 0 trains on every image and reports no validation metrics)")]
     [DefaultValue(0.2)]
     public double ValidPct { get; init; } = 0.2;
 

@@ -119,7 +119,8 @@ public class DataSourceTests
         Assert.NotEqual(first, other);
         Assert.Equal(10, items.Where((it, i) => it.Labels[0] == "a" && first[i] == Split.Valid).Count());
         Assert.Equal(6, items.Where((it, i) => it.Labels[0] == "b" && first[i] == Split.Valid).Count());
-        Assert.Throws<OptionException>(() => Splitter.Stratified(items, 0, 42));
+        Assert.All(Splitter.Stratified(items, 0, 42), s => Assert.Equal(Split.Train, s));  // 0: every item trains
+        Assert.Throws<OptionException>(() => Splitter.Stratified(items, -0.1, 42));
         Assert.Throws<OptionException>(() => Splitter.Stratified(items, 1, 42));
     }
 

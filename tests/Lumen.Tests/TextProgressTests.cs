@@ -50,6 +50,31 @@ public class TextProgressTests
     }
 
     [Fact]
+    public void ValidPctZeroTrainsOnEveryImageAndSaysThereIsNoValidation()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 6, size: 32, prefix: "data");
+        var options = new DataOptions { ValidPct = 0, Item = new ItemTransform(32), Augment = AugmentOptions.None, Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } };
+        TrainRequest Request(string run) => new()
+        {
+            Data = new DataSource(dir.File("data")), OutputFolder = dir.File(run), Weights = "none", Epochs = 1, FreezeEpochs = 1, Lr = 1e-3, DataOptions = options,
+        };
+        var output = new StringWriter();
+        var result = TrainWorkflow.Run(Request("run"), new TextProgress(output));
+        Assert.Equal(12, result.Learner.Data.Train.Items.Count);
+        Assert.Empty(result.Learner.Data.Valid.Items);
+        Assert.All(result.Learner.History, r => Assert.True(double.IsNaN(r.ValidLoss) && r.Metrics.Count == 0));
+        Assert.Contains("epoch 2 (unfrozen)  train_loss", output.ToString());
+        Assert.Contains("no validation set", output.ToString());
+        using (var model = Lumen.Inference.ModelFile.Load(result.ModelPath!)) Assert.Equal(12, model.Images!.Train.Count);
+        Assert.True(File.Exists(dir.File("run", "losses.png")));
+
+        var e = Assert.Throws<OptionException>(() => TrainWorkflow.Run(Request("stopping") with { EarlyStopping = 2 }));
+        Assert.Equal("ValidPct", e.Option);
+        Assert.Contains("no validation images", e.Message);
+    }
+
+    [Fact]
     public void ARunLeftOpenChoosesAndSaysItsBatchSizeAndEpochs()
     {
         using var dir = new TempFolder();

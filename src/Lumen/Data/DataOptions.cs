@@ -11,7 +11,11 @@ namespace Lumen.Data;
 /// </summary>
 public sealed record DataOptions
 {
-    /// <summary>Split: the fraction of each class held out for validation when the source fixes no split.</summary>
+    /// <summary>
+    /// Split: the fraction of each class held out for validation when the source fixes no split; 0
+    /// trains on every image (once a recipe has been chosen by cross-validation) and reports no
+    /// validation metrics.
+    /// </summary>
     public double ValidPct { get; init; } = 0.2;
 
     /// <summary>The run's seed: the split, shuffling, random crops, augmentation and training draw from it.</summary>
@@ -36,7 +40,7 @@ public sealed record DataOptions
     /// <exception cref="OptionException">An option is out of range.</exception>
     public void Validate()
     {
-        if (!(ValidPct > 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be between 0 and 1 (exclusive), got {ValidPct}");
+        if (!(ValidPct >= 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be at least 0 and below 1 (0: train on every image, no validation), got {ValidPct}");
         Loader.Validate();
         Augment.Validate();
     }

@@ -144,7 +144,8 @@ public sealed class ImageDataLoaders
         var trainItems = items.Where((_, i) => splits[i] == Split.Train).ToList();
         var validItems = items.Where((_, i) => splits[i] == Split.Valid).ToList();
         if (trainItems.Count == 0) throw new DataException($"the training split of '{folder}' is empty");
-        if (validItems.Count == 0)
+        bool noValidationAsked = fixedSplit is null && splitter is null && options.ValidPct == 0;
+        if (validItems.Count == 0 && !noValidationAsked)
             throw new DataException(fixedSplit is null && splitter is null
                 ? $"the validation split of '{folder}' is empty: too few images for a validation fraction of {options.ValidPct}"
                 : $"the validation split of '{folder}' is empty (split {description})");

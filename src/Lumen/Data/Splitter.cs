@@ -53,10 +53,10 @@ public static class Splitter
             .OrderBy(g => g.Key, StringComparer.Ordinal);
 
     /// <summary>Assigns each item a split; the result is parallel to <paramref name="items"/>.</summary>
-    /// <exception cref="DataException"><paramref name="validPct"/> is not strictly between 0 and 1.</exception>
+    /// <exception cref="OptionException"><paramref name="validPct"/> is not in [0, 1) (0: every item trains).</exception>
     public static Split[] Stratified(IReadOnlyList<LabelledItem> items, double validPct, int seed)
     {
-        if (!(validPct > 0 && validPct < 1)) throw new OptionException("ValidPct", $"must be between 0 and 1 (exclusive), got {validPct}");
+        if (!(validPct >= 0 && validPct < 1)) throw new OptionException("ValidPct", $"must be at least 0 and below 1 (0: train on every image, no validation), got {validPct}");
         var result = new Split[items.Count];
         var random = new System.Random(seed);
         foreach (var group in ByLabelSet(items))

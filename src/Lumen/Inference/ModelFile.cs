@@ -105,7 +105,8 @@ public static class ModelFile
         // The metrics of the epoch whose weights the model holds: the best one after save-best restored it.
         int? restored = learner.Callbacks.OfType<SaveBest>().Select(s => s.RestoredEpoch).FirstOrDefault(e => e is not null);
         var last = restored is { } epoch ? learner.History.First(h => h.Epoch == epoch) : learner.History.LastOrDefault();
-        var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics) { ["valid_loss"] = last.ValidLoss };
+        var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics);
+        if (last is not null && !double.IsNaN(last.ValidLoss)) metrics["valid_loss"] = last.ValidLoss;  // NaN: trained without validation
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
         var preprocessing = data.Options.Preprocessing with { Normalization = learner.Model.Normalization };

@@ -6,11 +6,12 @@ namespace Lumen.Training;
 
 /// <summary>
 /// The epoch table on disk: <c>history.csv</c> and <c>history.json</c>. Epochs are numbered from 1
-/// there, as the console shows them; JSON keys are snake_case like the metric names.
+/// there, as the console shows them; JSON keys are snake_case like the metric names. Without a
+/// validation set, valid_loss is empty (CSV) or null (JSON).
 /// </summary>
 public static class HistoryFile
 {
-    private sealed record Row(int Epoch, string Phase, double TrainLoss, double ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
+    private sealed record Row(int Epoch, string Phase, double TrainLoss, double? ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
 
     /// <summary>Writes history.csv and history.json into <paramref name="folder"/> (atomically).</summary>
     public static void Write(string folder, IReadOnlyList<EpochRecord> rows)
@@ -20,13 +21,13 @@ public static class HistoryFile
         csv.AppendLine(string.Join(",", new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(metricNames).Append("seconds")));
         foreach (var r in rows)
         {
-            var cells = new List<string> { (r.Epoch + 1).ToString(CultureInfo.InvariantCulture), r.Phase, F(r.TrainLoss), F(r.ValidLoss) };
+            var cells = new List<string> { (r.Epoch + 1).ToString(CultureInfo.InvariantCulture), r.Phase, F(r.TrainLoss), double.IsNaN(r.ValidLoss) ? "" : F(r.ValidLoss) };
             cells.AddRange(metricNames.Select(m => r.Metrics.TryGetValue(m, out double v) ? F(v) : ""));
             cells.Add(r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
             csv.AppendLine(string.Join(",", cells));
         }
         AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), csv.ToString());
-        var json = rows.Select(r => new Row(r.Epoch + 1, r.Phase, r.TrainLoss, r.ValidLoss, r.Metrics, r.Seconds)).ToList();
+        var json = rows.Select(r => new Row(r.Epoch + 1, r.Phase, r.TrainLoss, double.IsNaN(r.ValidLoss) ? null : r.ValidLoss, r.Metrics, r.Seconds)).ToList();
         AtomicFile.WriteAllText(Path.Combine(folder, "history.json"), JsonSerializer.Serialize(json, LumenJson.Options));
     }
 
@@ -37,7 +38,7 @@ public static class HistoryFile
         try
         {
             return JsonSerializer.Deserialize<List<Row>>(File.ReadAllText(path), LumenJson.Options)?
-                .Select(r => new EpochRecord(r.Epoch - 1, r.Phase, r.TrainLoss, r.ValidLoss, r.Metrics, r.Seconds)).ToList();
+                .Select(r => new EpochRecord(r.Epoch - 1, r.Phase, r.TrainLoss, r.ValidLoss ?? double.NaN, r.Metrics, r.Seconds)).ToList();
         }
         catch (JsonException)
         {

@@ -190,18 +190,24 @@ public sealed partial class Learner : IDisposable
         Event(c => c.AfterStep(this));
     }
 
+    /// <summary>Validates the epoch; without a validation set (valid-pct 0) the loss is NaN and there are no metrics.</summary>
     private void ValidateEpoch()
     {
         Training = false;
         Event(c => c.BeforeValidate(this));
-        using (var predictions = Predict(Data.Valid, inFit: true))
-        using (var scope = NewDisposeScope())
+        if (!HasValidation) (ValidLoss, ValidMetrics) = (double.NaN, new Dictionary<string, double>());
+        else
         {
+            using var predictions = Predict(Data.Valid, inFit: true);
+            using var scope = NewDisposeScope();
             ValidLoss = predictions.Losses.mean().item<float>();
             ValidMetrics = Metrics.ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));
         }
         Event(c => c.AfterValidate(this));
     }
+
+    /// <summary>False when the data has no validation images (trained on every image): epochs have no valid_loss or metrics.</summary>
+    public bool HasValidation => Data.Valid.Items.Count > 0;
 
     /// <summary>Every callback in calling order: this fit's, the built-in ones, the user's, then progress.</summary>
     internal IEnumerable<ICallback> AllCallbacks => _isolated ? _fitCallbacks : _fitCallbacks.Concat(_builtIn).Concat(Callbacks).Append(_progress);

@@ -32,7 +32,7 @@ public static class TrainingPlots
             var train = plot.Add.ScatterLine(Enumerable.Range(1, learner.BatchLosses.Count).Select(i => (double)i).ToArray(), learner.BatchLosses.ToArray());
             train.LegendText = "train (smoothed)";
         }
-        if (learner.History.Count > 0)
+        if (learner.History.Any(r => !double.IsNaN(r.ValidLoss)))
         {
             double perEpoch = (double)learner.BatchLosses.Count / learner.History.Count;
             var valid = plot.Add.Scatter(learner.History.Select((_, i) => (i + 1) * perEpoch).ToArray(), learner.History.Select(r => r.ValidLoss).ToArray());

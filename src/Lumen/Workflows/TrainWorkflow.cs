@@ -98,6 +98,8 @@ public static class TrainWorkflow
         using var folderLock = Claim(outDir);
 
         var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
+        if (data.Valid.Items.Count == 0 && (request.EarlyStopping is not null || request.SaveBest || request.Report))
+            throw new OptionException(nameof(DataOptions.ValidPct), "is 0, so there are no validation images; early stopping, save-best and the report need them");
         int trainImages = data.Train.Items.Count;
         int? givenBatchSize = request.DataOptions.Loader.BatchSize;
         int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);
@@ -122,7 +124,7 @@ public static class TrainWorkflow
             learner.FineTune(epochs, lr, request.FreezeEpochs);
         }
         TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
-        if (learner.History.Count > 0) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
+        if (learner.History.Any(r => r.Metrics.Count > 0)) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
         if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);
 
         string modelPath = Path.Combine(outDir, "model.lumen");

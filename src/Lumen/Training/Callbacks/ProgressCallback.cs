@@ -20,8 +20,8 @@ internal sealed class ProgressCallback : ICallback
     void ICallback.AfterEpoch(Learner learner)
     {
         var r = learner.History[^1];
-        _task?.Complete($"epoch {r.Epoch + 1} ({r.Phase})  train_loss {r.TrainLoss:F4}  valid_loss {r.ValidLoss:F4}  "
-            + string.Join("  ", r.Metrics.Select(m => $"{m.Key} {m.Value:F4}")) + $"  {TimeSpan.FromSeconds(r.Seconds):mm\\:ss}");
+        string validation = double.IsNaN(r.ValidLoss) ? "no validation set" : $"valid_loss {r.ValidLoss:F4}  " + string.Join("  ", r.Metrics.Select(m => $"{m.Key} {m.Value:F4}"));
+        _task?.Complete($"epoch {r.Epoch + 1} ({r.Phase})  train_loss {r.TrainLoss:F4}  {validation}  {TimeSpan.FromSeconds(r.Seconds):mm\\:ss}");
         End();
     }
 

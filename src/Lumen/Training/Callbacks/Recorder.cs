@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace Lumen.Training;
 
@@ -48,11 +49,11 @@ public sealed class Recorder : IStatefulCallback
     void ICallback.AfterValidate(Learner learner) =>
         _history.Add(new EpochRecord(learner.Epoch, learner.Position.Phase, SmoothLoss, learner.ValidLoss, learner.ValidMetrics, _clock.Elapsed.TotalSeconds));
 
-    CallbackState IStatefulCallback.SaveState() => new(JsonSerializer.SerializeToNode(new State(_history, _batchLosses, _smooth, _count))!);
+    CallbackState IStatefulCallback.SaveState() => new(JsonSerializer.SerializeToNode(new State(_history, _batchLosses, _smooth, _count), StateJson)!);
 
     void IStatefulCallback.LoadState(CallbackState state)
     {
-        var s = state.Json.Deserialize<State>() ?? throw new LumenException("the checkpoint's recorder state is empty");
+        var s = state.Json.Deserialize<State>(StateJson) ?? throw new LumenException("the checkpoint's recorder state is empty");
         _history.Clear();
         _history.AddRange(s.History);
         _batchLosses.Clear();
@@ -61,4 +62,7 @@ public sealed class Recorder : IStatefulCallback
     }
 
     private sealed record State(List<EpochRecord> History, List<double> BatchLosses, double Smooth, int Count);
+
+    // Epochs without validation carry a NaN valid_loss.
+    private static readonly JsonSerializerOptions StateJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 }
