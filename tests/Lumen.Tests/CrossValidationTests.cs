@@ -123,11 +123,11 @@ public class SmallDataDefaultsTests
 {
     [Theory]
     [InlineData(8000, 64, 4)]    // a Kvasir-sized set: fastai's bs 64 and 4 epochs (125 steps each)
-    [InlineData(2000, 64, 8)]    // 31 steps per epoch: 240 steps in 8 epochs
-    [InlineData(768, 64, 12)]    // 12 steps per epoch at 64; capped at 12 epochs
-    [InlineData(384, 32, 12)]    // the 480-image brain-MRI set's 80%: 12 steps per epoch at 32
-    [InlineData(320, 16, 12)]    // 3-fold CV of it: 20 steps per epoch at 16
-    [InlineData(20, 8, 12)]
+    [InlineData(2000, 64, 5)]    // 31 steps per epoch: 160 steps in 5 epochs
+    [InlineData(768, 32, 7)]     // 24 steps per epoch at 32
+    [InlineData(384, 16, 7)]     // the 480-image brain-MRI sample's 80%: 24 steps per epoch at 16
+    [InlineData(320, 16, 8)]     // 3-fold CV of it: 20 steps per epoch at 16
+    [InlineData(20, 8, 12)]      // 2 steps per epoch: capped at 12 epochs
     public void SmallSetsGetSmallerBatchesAndMoreEpochs(int trainImages, int batchSize, int epochs)
     {
         Assert.Equal(batchSize, SmallDataDefaults.BatchSize(trainImages));
