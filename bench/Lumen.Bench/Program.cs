@@ -50,12 +50,12 @@ public static class Program
 
     internal static string? Positional(string[] args) => args.FirstOrDefault(a => !a.StartsWith("--") && (Array.IndexOf(args, a) == 0 || !args[Array.IndexOf(args, a) - 1].StartsWith("--")));
 
-    /// <summary>The brain-MRI development set beside the repository (the default benchmark data).</summary>
+    /// <summary>The repository's bundled brain-MRI sample (the default benchmark data; the same 480 images as ../shared/data/brain-mri-dev).</summary>
     internal static string DefaultData()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Lumen.sln"))) dir = dir.Parent;
-        return Path.GetFullPath(Path.Combine(dir?.FullName ?? ".", "..", "shared", "data", "brain-mri-dev"));
+        return Path.GetFullPath(Path.Combine(dir?.FullName ?? ".", "samples", "brain-mri"));
     }
 
     internal static string RepoFile(params string[] parts)

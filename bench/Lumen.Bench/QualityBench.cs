@@ -10,7 +10,7 @@ namespace Lumen.Bench;
 
 /// <summary>
 /// Model quality against the tool users would pick instead: the same stratified k folds of a labelled
-/// folder (default 5 folds of ../shared/data/brain-mri-dev at 224 px), trained and scored with Lumen's
+/// folder (default 5 folds of the bundled samples/brain-mri at 224 px), trained and scored with Lumen's
 /// default <c>lumen train</c> recipe (plus any extra <c>lumen</c> flags given after <c>--</c>, e.g.
 /// <c>-- --epochs 12</c>) and with fastai's fine_tune recipe in plain PyTorch
 /// (bench/python/fastai_recipe.py, Debian's python3-torch) from the same ImageNet ResNet-18 weights, in

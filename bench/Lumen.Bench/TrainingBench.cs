@@ -98,7 +98,7 @@ internal static class TrainingBench
             return clock.Elapsed.TotalSeconds;
         }
         double full = Epoch(true, false), noGrad = Epoch(false, false), cached = Epoch(false, true);
-        Console.WriteLine($"frozen phase, 2 epochs of brain-mri-dev at 128px (384 train + 96 valid images, includes validation and decoding):");
+        Console.WriteLine($"frozen phase, 2 epochs of the brain-MRI sample at 128px (384 train + 96 valid images, includes validation and decoding):");
         Console.WriteLine($"  BatchNorm trainable (fastai default) {full,6:F1}s");
         Console.WriteLine($"  --freeze-bn (body without autograd)  {noGrad,6:F1}s  speed-up {full / noGrad:F2}x");
         Console.WriteLine($"  --freeze-bn --aug none (feature cache) {cached,6:F1}s  speed-up {full / cached:F2}x");

@@ -6,11 +6,11 @@
 #
 #   bench/experiments/cv-ablation.sh RECIPES RESULTS [DATA] [LUMEN]
 #
-# DATA defaults to ../shared/data/brain-mri-dev, LUMEN to a copy of the Release CLI (copy it so a
+# DATA defaults to the bundled samples/brain-mri, LUMEN to a copy of the Release CLI (copy it so a
 # rebuild during a long run does not change the binary under it).
 set -euo pipefail
 recipes=$1 results=$2
-data=${3:-$(dirname "$0")/../../../shared/data/brain-mri-dev}
+data=${3:-$(dirname "$0")/../../samples/brain-mri}
 lumen=${4:-lumen}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

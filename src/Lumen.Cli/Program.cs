@@ -28,13 +28,13 @@ public static class Program
             config.PropagateExceptions();
             config.AddCommand<DataCommand>("data")
                 .WithDescription("Show classes, counts per split and the data audit (unreadable files, duplicates, leakage, imbalance)")
-                .WithExample("data", "../shared/data/brain-mri-dev");
+                .WithExample("data", "brain-mri-sample");
             config.AddCommand<TrainCommand>("train")
                 .WithDescription("Fine-tune a pretrained model on a folder of images; writes model.lumen, history and plots into --out")
-                .WithExample("train", "../shared/data/brain-mri-dev", "--size", "128", "--epochs", "3");
+                .WithExample("train", "samples/brain-mri", "--out", "runs/mri");
             config.AddCommand<CvCommand>("cv")
                 .WithDescription("Cross-validate the train recipe: train it on each of k stratified folds, report per-fold and mean ± sd accuracy, macro-F1 and MCC")
-                .WithExample("cv", "../shared/data/brain-mri-dev", "--folds", "5");
+                .WithExample("cv", "samples/brain-mri", "--folds", "5");
             config.AddCommand<LrFindCommand>("lr-find")
                 .WithDescription("Run the learning-rate finder and plot loss against learning rate");
             config.AddCommand<PredictCommand>("predict")

@@ -1,20 +1,21 @@
 namespace Lumen.Tests.Support;
 
 /// <summary>
-/// A test on the real brain-MRI development set (../shared/data/brain-mri-dev beside the repository).
-/// Skipped, with the path it looked for, when the folder is not there (e.g. a clone elsewhere).
+/// A test on the real brain-MRI images: the repository's bundled sample (samples/brain-mri, the same
+/// 480 images as ../shared/data/brain-mri-dev). Skipped, with the path it looked for, when the folder
+/// is not there (LUMEN_BRAIN_MRI pointing elsewhere, or a checkout without the sample).
 /// </summary>
 public sealed class BrainMriFactAttribute : FactAttribute
 {
     public BrainMriFactAttribute()
     {
-        if (BrainMri.Folder is null) Skip = $"brain-mri-dev not found (looked for {BrainMri.Expected}); end-to-end test skipped";
+        if (BrainMri.Folder is null) Skip = $"brain MRI images not found (looked for {BrainMri.Expected}); end-to-end test skipped";
     }
 }
 
 internal static class BrainMri
 {
-    /// <summary>Where the set is expected: LUMEN_BRAIN_MRI, else ../shared/data/brain-mri-dev from the repository root.</summary>
+    /// <summary>Where the set is expected: LUMEN_BRAIN_MRI, else the repository's samples/brain-mri.</summary>
     public static string Expected
     {
         get
@@ -23,7 +24,7 @@ internal static class BrainMri
             if (!string.IsNullOrEmpty(env)) return env;
             var dir = new DirectoryInfo(AppContext.BaseDirectory);
             while (dir is not null && !System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "Lumen.sln"))) dir = dir.Parent;
-            return System.IO.Path.GetFullPath(System.IO.Path.Combine(dir?.FullName ?? ".", "..", "shared", "data", "brain-mri-dev"));
+            return System.IO.Path.GetFullPath(System.IO.Path.Combine(dir?.FullName ?? ".", "samples", "brain-mri"));
         }
     }
 
