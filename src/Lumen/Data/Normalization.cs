@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lumen.Data;
@@ -21,7 +22,8 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
     {
         using var scope = NewDisposeScope();
         Tensor x = Bgr ? rgb01.flip(1) : rgb01;
-        if (Scale != 1f) x = x.mul(Scale);
+        using var scale = Scale.ToScalar();  // explicit and disposed: see ImageTensor.Stack
+        if (Scale != 1f) x = x.mul(scale);
         x = x.sub(Stat(Mean, x)).div_(Stat(Std, x));
         return x.MoveToOuterDisposeScope();
     }
@@ -31,7 +33,8 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
     {
         using var scope = NewDisposeScope();
         Tensor x = input.mul(Stat(Std, input)).add_(Stat(Mean, input));
-        if (Scale != 1f) x = x.div_(Scale);
+        using var scale = Scale.ToScalar();
+        if (Scale != 1f) x = x.div_(scale);
         if (Bgr) x = x.flip(1);
         return x.MoveToOuterDisposeScope();
     }

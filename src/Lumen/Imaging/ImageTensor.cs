@@ -23,7 +23,10 @@ public static class ImageTensor
         }
         using var scope = NewDisposeScope();
         Tensor rgbx = torch.tensor(bytes, new long[] { images.Count, h, w, 4 }).to(device);
-        Tensor result = rgbx[.., .., .., ..3].permute(0, 3, 1, 2).to(ScalarType.Float32).div_(255f).contiguous();
+        // An explicit, disposed Scalar: an implicit float→Scalar conversion is left to the finalizer,
+        // which can free it while the native call still reads it (a crash seen once in a long CV run).
+        using var maxByte = 255f.ToScalar();
+        Tensor result = rgbx[.., .., .., ..3].permute(0, 3, 1, 2).to(ScalarType.Float32).div_(maxByte).contiguous();
         return result.MoveToOuterDisposeScope();
     }
 

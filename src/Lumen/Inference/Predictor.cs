@@ -190,7 +190,8 @@ public static class Tta
             var random = new Random(Seeds.Derive(seed, 7, i));
             sum.add_(probabilities(x => augmenter.Apply(x, random)));
         }
-        Tensor mean = sum.div_(n);
+        using var passes = n.ToScalar();  // explicit and disposed: see ImageTensor.Stack
+        Tensor mean = sum.div_(passes);
         return (mean * (1 - beta) + plain * beta).MoveToOuterDisposeScope();
     }
 }
