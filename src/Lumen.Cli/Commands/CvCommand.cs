@@ -35,11 +35,10 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
         if (result.Folds.Count > 0)
         {
             var headers = new[] { "fold", "train", "held out", "accuracy", "macro_f1", "mcc", "time" };
+            static string Number(double value) => value.ToString("F4", CultureInfo.InvariantCulture);
             var rows = result.Folds.Select(f => (IReadOnlyList<string>)new[]
             {
-                f.Fold.ToString(CultureInfo.InvariantCulture), f.TrainImages.ToString(CultureInfo.InvariantCulture), f.ValidImages.ToString(CultureInfo.InvariantCulture),
-                f.Accuracy.ToString("F4", CultureInfo.InvariantCulture), f.MacroF1.ToString("F4", CultureInfo.InvariantCulture), f.Mcc.ToString("F4", CultureInfo.InvariantCulture),
-                TimeSpan.FromSeconds(f.Seconds).ToString(@"mm\:ss"),
+                $"{f.Fold}", $"{f.TrainImages}", $"{f.ValidImages}", Number(f.Accuracy), Number(f.MacroF1), Number(f.Mcc), TimeSpan.FromSeconds(f.Seconds).ToString(@"mm\:ss"),
             }).Append(new[] { "mean ± sd", "", "", result.Accuracy.ToString(), result.MacroF1.ToString(), result.Mcc.ToString(), "" }).ToList();
             foreach (string line in TextTable.Lines(headers, rows, AnsiConsole.Profile.Width)) Say.Line(line);
         }

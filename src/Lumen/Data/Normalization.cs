@@ -22,8 +22,11 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
     {
         using var scope = NewDisposeScope();
         Tensor x = Bgr ? rgb01.flip(1) : rgb01;
-        using var scale = Scale.ToScalar();  // explicit and disposed: see ImageTensor.Stack
-        if (Scale != 1f) x = x.mul(scale);
+        if (Scale != 1f)
+        {
+            using var scale = Scale.ToScalar();  // explicit and disposed: see ImageTensor.Stack
+            x = x.mul(scale);
+        }
         x = x.sub(Stat(Mean, x)).div_(Stat(Std, x));
         return x.MoveToOuterDisposeScope();
     }
@@ -33,8 +36,11 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
     {
         using var scope = NewDisposeScope();
         Tensor x = input.mul(Stat(Std, input)).add_(Stat(Mean, input));
-        using var scale = Scale.ToScalar();
-        if (Scale != 1f) x = x.div_(scale);
+        if (Scale != 1f)
+        {
+            using var scale = Scale.ToScalar();
+            x = x.div_(scale);
+        }
         if (Bgr) x = x.flip(1);
         return x.MoveToOuterDisposeScope();
     }
