@@ -16,6 +16,29 @@ internal class ModelSettings : CommandSettings
     [DefaultValue("auto")]
     public string Device { get; init; } = "auto";
 
-    /// <summary>Loads the model for prediction on the chosen device.</summary>
-    public Predictor LoadPredictor() => Predictor.Load(Model, Lumen.Models.Devices.Parse(Device));
+    [CommandOption("--engine <ENGINE>")]
+    [Description("auto (ONNX Runtime where it runs the model on the CPU, else torch), onnx or torch")]
+    [DefaultValue("auto")]
+    public string Engine { get; init; } = "auto";
+
+    [CommandOption("--threads <N>")]
+    [Description("Threads of one forward pass under the onnx engine (default 0: one per core)")]
+    [DefaultValue(0)]
+    public int Threads { get; init; }
+
+    /// <summary>The engine named by --engine.</summary>
+    public InferenceEngine ParsedEngine => ParseEngine(Engine);
+
+    /// <summary>Parses an engine name (auto, onnx, torch).</summary>
+    public static InferenceEngine ParseEngine(string name) => name.ToLowerInvariant() switch
+    {
+        "auto" => InferenceEngine.Auto,
+        "onnx" => InferenceEngine.Onnx,
+        "torch" => InferenceEngine.Torch,
+        _ => throw new LumenException($"--engine must be auto, onnx or torch, got '{name}'"),
+    };
+
+    /// <summary>Loads the model for prediction on the chosen device and engine.</summary>
+    public Predictor LoadPredictor() =>
+        Predictor.Load(Model, new PredictorOptions { Device = Lumen.Models.Devices.Parse(Device), Engine = ParsedEngine, Threads = Threads });
 }

@@ -52,7 +52,8 @@ public class InferenceTests
         using var dir = new TempFolder();
         var (learner, path) = TrainedTiny(dir);
         using var fromLearner = learner.GetPredictions();
-        using var predictor = Predictor.Load(path);
+        // The torch engine computes exactly what the learner does; the ONNX engine's parity is its own test.
+        using var predictor = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Torch });
         var prepared = fromLearner.Items.Select(i => predictor.Prepare(i.Path)).ToList();
         using var probabilities = predictor.Probabilities(prepared);
         Assert.True(probabilities.allclose(fromLearner.Probabilities, rtol: 1e-5, atol: 1e-6),
@@ -93,7 +94,7 @@ public class InferenceTests
     {
         using var dir = new TempFolder();
         var (learner, path) = TrainedTiny(dir);
-        using var predictor = Predictor.Load(path);
+        using var predictor = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Torch });
         var prepared = learner.Data.Valid.Items.Take(3).Select(i => predictor.Prepare(i.Path)).ToList();
         using var plain = predictor.Probabilities(prepared);
         using var zero = predictor.Probabilities(prepared, tta: 0);
@@ -112,6 +113,51 @@ public class InferenceTests
         }
         var expected = sum / 4 * 0.75 + plain * 0.25;
         Assert.True(tta.allclose(expected, atol: 1e-5));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void OnnxAndTorchEnginesGiveTheSameProbabilities(bool multiLabel)
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir, multiLabel);
+        using var onnx = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Onnx, Threads = 1 });
+        using var torchEngine = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Torch });
+        using var auto = Predictor.Load(path);
+        Assert.Equal(InferenceEngine.Onnx, onnx.Engine);
+        Assert.Equal(InferenceEngine.Torch, torchEngine.Engine);
+        Assert.Equal(InferenceEngine.Onnx, auto.Engine);  // resnet18 on the CPU
+        var prepared = learner.Data.Train.Items.Concat(learner.Data.Valid.Items).Select(i => onnx.Prepare(i.Path)).ToList();
+        foreach (int tta in new[] { 0, 2 })
+        {
+            using var a = onnx.Probabilities(prepared, tta);
+            using var b = torchEngine.Probabilities(prepared, tta);
+            Assert.Equal(b.shape, a.shape);
+            float worst = (a - b).abs().max().item<float>();
+            Assert.True(worst < 1e-4, $"tta {tta}: largest difference {worst}");
+        }
+        // Batches of one and of many give the same answer (dynamic batch dimension).
+        Assert.Equal(onnx.PredictBatch(prepared)[3].Probability, onnx.PredictBatch(new[] { prepared[3] })[0].Probability, 5);
+    }
+
+    [Fact]
+    public void AutoFallsBackToTorchWhereOnnxCannotRunAndOnnxSaysWhy()
+    {
+        using var dir = new TempFolder();
+        TorchSharp.torch.manual_seed(3);
+        using (var model = Lumen.Models.VisionModel.Create("mobilenet_v2", 2, weights: "none"))
+        {
+            model.eval();
+            var training = new TrainingInfo(new Dictionary<string, double>(), 0, 42, DateTime.UtcNow, "test", "", 0, 0, "cross_entropy", AugmentOptions.Default);
+            ModelFile.Save(model, new[] { "a", "b" }, false, 0.5, new Preprocessing(32, ResizeMethod.Crop, Lumen.Imaging.PadMode.Reflection, model.Normalization), training, dir.File("m.lumen"));
+        }
+        using var auto = Predictor.Load(dir.File("m.lumen"));
+        Assert.Equal(InferenceEngine.Torch, auto.Engine);
+        var error = Assert.Throws<OptionException>(() => Predictor.Load(dir.File("m.lumen"), new PredictorOptions { Engine = InferenceEngine.Onnx }));
+        Assert.Equal("Engine", error.Option);
+        Assert.Contains("mobilenet_v2", error.Message);
+        Assert.Equal("Threads", Assert.Throws<OptionException>(() => Predictor.Load(dir.File("m.lumen"), new PredictorOptions { Threads = -1 })).Option);
     }
 
     [Fact]

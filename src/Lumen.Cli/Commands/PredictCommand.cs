@@ -1,6 +1,4 @@
 using System.ComponentModel;
-using System.Globalization;
-using System.Text;
 using Lumen.Data;
 using Lumen.Inference;
 using Spectre.Console;
@@ -30,12 +28,21 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         [Description("Test-time augmentation passes (0 = off)")]
         [DefaultValue(0)]
         public int Tta { get; init; }
+
+        [CommandOption("--bs <N>")]
+        [Description("Images per forward pass (default 32)")]
+        [DefaultValue(32)]
+        public int BatchSize { get; init; } = 32;
+
+        [CommandOption("--resume")]
+        [Description("With --csv: keep the rows an interrupted run wrote and predict only the other images")]
+        public bool Resume { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Top < 1) throw new LumenException($"--top must be at least 1, got {settings.Top}");
-        using var predictor = settings.LoadPredictor();
+        if (settings.Resume && settings.Csv is null) throw new LumenException("--resume needs --csv: it continues the CSV an interrupted run wrote");
         List<string> files;
         if (Directory.Exists(settings.Input))
             files = FolderSource.ImageFiles(settings.Input).ToList();
@@ -44,45 +51,68 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         else
             throw new LumenException($"'{settings.Input}' is neither an image file nor a folder");
         if (files.Count == 0) throw new LumenException($"no images found in '{settings.Input}'");
+        using var predictor = settings.LoadPredictor();
 
-        var results = ConsoleProgress.Run(progress =>
+        using var csv = settings.Csv is null ? null : PredictionCsv.Open(settings.Csv, settings.Top, settings.Resume);
+        int already = 0;
+        if (csv is not null && csv.Done.Count > 0)
         {
-            var rows = new List<(string File, Prediction? Prediction, string? Error)>();
-            using var task = progress.Start("Predicting", files.Count);
-            foreach (var chunk in files.Chunk(32))
-            {
-                var prepared = predictor.PrepareMany(chunk);
-                var ok = prepared.Where(p => p.Image is not null).Select(p => p.Image!).ToList();
-                var predictions = ok.Count == 0 ? new List<Prediction>() : predictor.PredictBatch(ok, settings.Tta).ToList();
-                for (int i = 0, k = 0; i < chunk.Length; i++)
-                    rows.Add(prepared[i].Image is null ? (chunk[i], null, prepared[i].Error) : (chunk[i], predictions[k++], null));
-                task.Advance(chunk.Length);
-            }
-            return rows;
-        });
-
-        foreach (var (file, _, error) in results.Where(r => r.Error is not null))
-            Console.Error.WriteLine($"lumen: skipped '{file}': {error}");
-        if (settings.Csv is not null)
-        {
-            var csv = new StringBuilder("file,label,probability,top_k\n");
-            foreach (var (file, p, _) in results.Where(r => r.Prediction is not null))
-                csv.AppendLine(string.Join(",", Quote(file), Quote(string.Join(";", p!.Labels)), p.Probability.ToString("F4", CultureInfo.InvariantCulture),
-                    Quote(string.Join(";", p.Top(settings.Top).Select(t => $"{t.Label}:{t.Probability.ToString("F4", CultureInfo.InvariantCulture)}")))));
-            AtomicFile.WriteAllText(settings.Csv, csv.ToString());
+            int before = files.Count;
+            files = files.Where(f => !csv.Done.Contains(f)).ToList();
+            already = before - files.Count;
+            Say.Line($"resuming: {already} image(s) already in the CSV, {files.Count} to predict");
         }
-        if (settings.Csv is null || results.Count <= 20)
+        bool showTable = settings.Csv is null || files.Count <= 20;
+        var shown = new List<PredictionRow>();
+        var skipped = new List<PredictionRow>();
+        var options = new BulkPredictionOptions { BatchSize = settings.BatchSize, Tta = settings.Tta };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using (var ctrlC = CtrlC.Watch("finishing the current batch; the CSV keeps every row written so far"))
+        {
+            try
+            {
+                ConsoleProgress.Run(progress =>
+                {
+                    using var task = progress.Start($"Predicting ({predictor.Engine.ToString().ToLowerInvariant()})", files.Count);
+                    foreach (var batch in BulkPrediction.Run(predictor, files, options, ctrlC.Token).Chunk(settings.BatchSize))
+                    {
+                        csv?.Write(batch);
+                        csv?.Flush();
+                        if (showTable) shown.AddRange(batch.Where(r => r.Prediction is not null));
+                        skipped.AddRange(batch.Where(r => r.Prediction is null));
+                        task.Advance(batch.Length);
+                    }
+                    return 0;
+                });
+            }
+            catch (OperationCanceledException)
+            {
+                Say.Line(settings.Csv is null
+                    ? "interrupted"
+                    : $"interrupted: the rows so far are in {PredictionCsv.PartialPath(Path.GetFullPath(settings.Csv))}; the same command with --resume predicts the rest");
+                return 130;
+            }
+        }
+        csv?.Complete();
+        double seconds = clock.Elapsed.TotalSeconds;
+
+        foreach (var row in skipped)
+            Console.Error.WriteLine($"lumen: skipped '{row.Path}': {row.Error}");
+        if (showTable)
         {
             var table = new Table().AddColumns("file", "prediction", "probability", $"top {settings.Top}");
-            foreach (var (file, p, _) in results.Where(r => r.Prediction is not null))
-                table.AddRow(Markup.Escape(Path.GetFileName(file)), Markup.Escape(string.Join(", ", p!.Labels)), $"{p.Probability:P1}",
+            foreach (var row in shown)
+            {
+                var p = row.Prediction!;
+                table.AddRow(Markup.Escape(Path.GetFileName(row.Path)), Markup.Escape(string.Join(", ", p.Labels)), $"{p.Probability:P1}",
                     Markup.Escape(string.Join(", ", p.Top(settings.Top).Select(t => $"{t.Label} {t.Probability:P1}"))));
+            }
             AnsiConsole.Write(table);
         }
-        int done = results.Count(r => r.Prediction is not null);
-        Say.Line(($"{done} image(s) predicted, {results.Count - done} skipped" + (settings.Csv is null ? "" : $"; CSV written to {Path.GetFullPath(settings.Csv)}")));
-        return done == 0 ? 1 : 0;
+        int done = files.Count - skipped.Count;
+        Say.Line($"{done} image(s) predicted in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} img/s, {predictor.Engine.ToString().ToLowerInvariant()} engine), {skipped.Count} skipped"
+                 + (already > 0 ? $", {already} kept from the earlier run" : "")
+                 + (settings.Csv is null ? "" : $"; CSV written to {Path.GetFullPath(settings.Csv)}"));
+        return done + already == 0 ? 1 : 0;
     }
-
-    private static string Quote(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
 }

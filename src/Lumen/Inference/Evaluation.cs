@@ -93,27 +93,27 @@ public static class Evaluation
     {
         progress ??= NullProgress.Instance;
         var vocab = new Vocabulary(predictor.Classes);
-        var probabilities = new List<Tensor>();
+        var probabilities = new List<float>();
         var kept = new List<LabelledItem>();
         var skipped = new List<UnreadableFile>();
         using (var task = progress.Start("Predicting", items.Count))
         {
-            foreach (var chunk in items.Chunk(batchSize))
+            var rows = BulkPrediction.Run(predictor, items.Select(i => i.Path).ToList(), new BulkPredictionOptions { BatchSize = batchSize, Tta = tta });
+            int index = 0;
+            foreach (var row in rows)
             {
-                var prepared = predictor.PrepareMany(chunk.Select(i => i.Path).ToList());
-                var ok = Enumerable.Range(0, chunk.Length).Where(i => prepared[i].Image is not null).ToList();
-                skipped.AddRange(Enumerable.Range(0, chunk.Length).Where(i => prepared[i].Image is null).Select(i => new UnreadableFile(chunk[i].Path, prepared[i].Error!)));
-                if (ok.Count > 0)
+                var item = items[index++];
+                if (row.Prediction is null) skipped.Add(new UnreadableFile(item.Path, row.Error!));
+                else
                 {
-                    probabilities.Add(predictor.Probabilities(ok.Select(i => prepared[i].Image!).ToList(), tta).DetachFromDisposeScope());
-                    kept.AddRange(ok.Select(i => chunk[i]));
+                    probabilities.AddRange(row.Prediction.Probabilities.Select(c => c.Probability));
+                    kept.Add(item);
                 }
-                task.Advance(chunk.Length);
+                task.Advance();
             }
         }
         if (kept.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
-        var probs = cat(probabilities, 0);
-        foreach (var p in probabilities) p.Dispose();
+        var probs = tensor(probabilities.ToArray(), new long[] { kept.Count, predictor.Classes.Count });
         bool multi = predictor.Info.MultiLabel;
         Tensor targets;
         if (multi)

@@ -25,9 +25,20 @@ public static class OnnxExport
     /// <exception cref="LumenException">The architecture is not supported.</exception>
     public static void Write(LoadedModel loaded, string path)
     {
-        var model = loaded.Model;
-        var info = loaded.Info;
-        if (model.Architecture.Family is not ("resnet" or "resnext" or "wide_resnet"))
+        var onnx = Build(loaded.Model, loaded.Info);
+        AtomicFile.Write(path, stream => onnx.WriteTo(stream));
+    }
+
+    /// <summary>True when <paramref name="model"/>'s architecture can be written as ONNX.</summary>
+    public static bool Supports(VisionModel model) => model.Architecture.Family is "resnet" or "resnext" or "wide_resnet";
+
+    /// <summary>The serialized ONNX graph of <paramref name="model"/> (what <see cref="Write"/> writes), for an in-memory session.</summary>
+    /// <exception cref="LumenException">The architecture is not supported.</exception>
+    public static byte[] ToBytes(VisionModel model, ModelInfo info) => Build(model, info).ToByteArray();
+
+    private static ModelProto Build(VisionModel model, ModelInfo info)
+    {
+        if (!Supports(model))
             throw new LumenException($"ONNX export supports the ResNet family (resnet*, resnext*, wide_resnet*), not {model.Architecture.Name}");
         model.eval();
         var g = new OnnxGraphBuilder();
@@ -91,7 +102,7 @@ public static class OnnxExport
             }),
         })
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
-        AtomicFile.Write(path, stream => onnx.WriteTo(stream));
+        return onnx;
     }
 
     /// <summary>A residual block's nodes reading <paramref name="input"/>; returns the output name.</summary>

@@ -34,29 +34,68 @@ public sealed class Predictor : IDisposable
     private readonly LoadedModel _loaded;
     private readonly ItemTransform _transform;
     private readonly Device _device;
+    private readonly IForwardEngine _engine;
     private readonly object _gate = new();
 
-    private Predictor(LoadedModel loaded, Device device)
+    private Predictor(LoadedModel loaded, Device device, PredictorOptions options)
     {
         _loaded = loaded;
         _device = device;
         _transform = loaded.Info.Preprocessing.ItemTransform;
+        _engine = CreateEngine(loaded, device, options);
+    }
+
+    private static IForwardEngine CreateEngine(LoadedModel loaded, Device device, PredictorOptions options)
+    {
+        if (options.Threads < 0) throw new OptionException("Threads", $"must be 0 (one per core) or more, got {options.Threads}");
+        bool onnxRuns = device.type == DeviceType.CPU && OnnxExport.Supports(loaded.Model);
+        switch (options.Engine)
+        {
+            case InferenceEngine.Onnx when device.type != DeviceType.CPU:
+                throw new OptionException("Engine", $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
+            case InferenceEngine.Onnx when !onnxRuns:
+                throw new OptionException("Engine", $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
+            case InferenceEngine.Onnx:
+            case InferenceEngine.Auto when onnxRuns:
+                return new OnnxForward(loaded.Model, loaded.Info, options.Threads);
+            default:
+                return new TorchForward(loaded.Model, loaded.Info.MultiLabel);
+        }
     }
 
     /// <summary>
     /// A predictor over a learner's model as it is now (no file): the same preprocessing, classes and
     /// TTA settings an export would record. Disposing it leaves the learner's model alone.
     /// </summary>
+    /// <remarks>Runs on TorchSharp: the learner's weights change as it trains, an ONNX graph would be a stale copy.</remarks>
     public static Predictor ForLearner(Learner learner) =>
-        new(new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false), learner.Model.parameters().First().device);
+        new(new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false), learner.Model.parameters().First().device,
+            new PredictorOptions { Engine = InferenceEngine.Torch });
 
-    /// <summary>Loads a <c>.lumen</c> file.</summary>
+    /// <summary>Loads a <c>.lumen</c> file on <paramref name="device"/> (default CPU) with the automatic engine.</summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
-    public static Predictor Load(string path, Device? device = null)
+    public static Predictor Load(string path, Device? device = null) => Load(path, new PredictorOptions { Device = device });
+
+    /// <summary>Loads a <c>.lumen</c> file with the given engine, device and threads.</summary>
+    /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
+    /// <exception cref="OptionException">The engine cannot run this model on this device.</exception>
+    public static Predictor Load(string path, PredictorOptions options)
     {
-        device ??= CPU;
-        return new Predictor(ModelFile.Load(path, device), device);
+        var device = options.Device ?? CPU;
+        var loaded = ModelFile.Load(path, device);
+        try
+        {
+            return new Predictor(loaded, device, options);
+        }
+        catch
+        {
+            loaded.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The engine computing forward passes (never <see cref="InferenceEngine.Auto"/>: what auto chose).</summary>
+    public InferenceEngine Engine => _engine.Kind;
 
     /// <summary>The model's metadata.</summary>
     public ModelInfo Info => _loaded.Info;
@@ -87,10 +126,14 @@ public sealed class Predictor : IDisposable
     /// Prepares many files in parallel (decoding is the costly part); a file that cannot be read comes
     /// back with the reason instead of an image, in the same position.
     /// </summary>
-    public IReadOnlyList<(RgbImage? Image, string? Error)> PrepareMany(IReadOnlyList<string> paths)
+    /// <param name="paths">The image files.</param>
+    /// <param name="workers">Threads decoding at once; 0 = one per core.</param>
+    /// <param name="cancellation">Stops decoding (throws <see cref="OperationCanceledException"/>).</param>
+    public IReadOnlyList<(RgbImage? Image, string? Error)> PrepareMany(IReadOnlyList<string> paths, int workers = 0, CancellationToken cancellation = default)
     {
         var result = new (RgbImage?, string?)[paths.Count];
-        Parallel.For(0, paths.Count, i =>
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = workers > 0 ? workers : Environment.ProcessorCount, CancellationToken = cancellation };
+        Parallel.For(0, paths.Count, parallel, i =>
         {
             try { result[i] = (Prepare(paths[i]), null); }
             catch (ImageDecodeException e) { result[i] = (null, e.Reason); }
@@ -130,13 +173,8 @@ public sealed class Predictor : IDisposable
     /// <summary>Probabilities of a model-ready (normalised) batch.</summary>
     private Tensor Forward(Tensor input)
     {
-        lock (_gate)
-        {
-            using var noGrad = no_grad();
-            using var scope = NewDisposeScope();
-            var logits = _loaded.Model.forward(input);
-            return (Info.MultiLabel ? logits.sigmoid() : logits.softmax(1)).MoveToOuterDisposeScope();
-        }
+        // One pass at a time: a pass already uses every core, and the torch model is shared with Grad-CAM.
+        lock (_gate) return _engine.Probabilities(input);
     }
 
     private IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<RgbImage> prepared, int tta)
@@ -158,7 +196,11 @@ public sealed class Predictor : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _loaded.Dispose();
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _loaded.Dispose();
+    }
 }
 
 /// <summary>
