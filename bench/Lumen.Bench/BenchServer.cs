@@ -9,7 +9,7 @@ namespace Lumen.Bench;
 /// line per request would cost the benchmark and flood its report.</summary>
 internal static class BenchServer
 {
-    public static WebApplication Start(ServerOptions options, string url)
+    public static WebApplication Start(Action<ServerOptions> options, string url)
     {
         var builder = LumenServer.CreateBuilder(options);
         builder.WebHost.UseUrls(url);

@@ -29,7 +29,7 @@ internal static class ServeLoadBench
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
         string url = $"http://127.0.0.1:{port}/";
-        var app = BenchServer.Start(new ServerOptions { ModelPath = model, Device = "cpu" }, url);
+        var app = BenchServer.Start(o => { o.ModelPath = model; o.Device = "cpu"; }, url);
         var queue = app.Services.GetService(typeof(PredictionQueue)) as PredictionQueue;
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.ConnectionClose = false;

@@ -44,7 +44,7 @@ internal static class ServeSoakBench
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
         string url = $"http://127.0.0.1:{port}/";
-        var app = BenchServer.Start(new ServerOptions { ModelPath = model, Device = "cpu", MaxRequestBytes = limit }, url);
+        var app = BenchServer.Start(o => { o.ModelPath = model; o.Device = "cpu"; o.MaxRequestBytes = limit; }, url);
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(120) };
 
         var counts = new Dictionary<(Kind, int), int>();

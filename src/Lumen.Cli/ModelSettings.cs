@@ -11,23 +11,22 @@ internal class ModelSettings : CommandSettings
     [Description("A .lumen model file")]
     public string Model { get; init; } = "";
 
+    // No defaults in the attributes: null means "not given", so `lumen serve` lets its configuration
+    // (appsettings.json, LUMEN__SERVER__* variables) decide.
     [CommandOption("--device <DEVICE>")]
-    [Description("auto, cpu, cuda or cuda:N")]
-    [DefaultValue("auto")]
-    public string Device { get; init; } = "auto";
+    [Description("auto (default), cpu, cuda or cuda:N")]
+    public string? Device { get; init; }
 
     [CommandOption("--engine <ENGINE>")]
-    [Description("auto (ONNX Runtime where it runs the model on the CPU, else torch), onnx or torch")]
-    [DefaultValue("auto")]
-    public string Engine { get; init; } = "auto";
+    [Description("auto (default: ONNX Runtime where it runs the model on the CPU, else torch), onnx or torch")]
+    public string? Engine { get; init; }
 
     [CommandOption("--threads <N>")]
     [Description("Threads of one forward pass under the onnx engine (default 0: one per core)")]
-    [DefaultValue(0)]
-    public int Threads { get; init; }
+    public int? Threads { get; init; }
 
     /// <summary>The engine named by --engine.</summary>
-    public InferenceEngine ParsedEngine => ParseEngine(Engine);
+    public InferenceEngine ParsedEngine => ParseEngine(Engine ?? "auto");
 
     /// <summary>Parses an engine name (auto, onnx, torch).</summary>
     public static InferenceEngine ParseEngine(string name) => name.ToLowerInvariant() switch
@@ -40,5 +39,5 @@ internal class ModelSettings : CommandSettings
 
     /// <summary>Loads the model for prediction on the chosen device and engine.</summary>
     public Predictor LoadPredictor() =>
-        Predictor.Load(Model, new PredictorOptions { Device = Lumen.Models.Devices.Parse(Device), Engine = ParsedEngine, Threads = Threads });
+        Predictor.Load(Model, new PredictorOptions { Device = Lumen.Models.Devices.Parse(Device ?? "auto"), Engine = ParsedEngine, Threads = Threads ?? 0 });
 }

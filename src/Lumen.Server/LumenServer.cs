@@ -2,37 +2,72 @@ using System.Diagnostics;
 using Lumen.Inference;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using BadHttpRequestException = Microsoft.AspNetCore.Http.BadHttpRequestException;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace Lumen.Server;
 
 /// <summary>
 /// The web service: an upload page, a JSON prediction API with micro-batching, model information,
-/// health and readiness probes and an OpenAPI document. Stateless: replicas scale horizontally.
+/// liveness and readiness health checks, Prometheus metrics, RFC 7807 problem details for every error
+/// and an OpenAPI document. Stateless: replicas scale horizontally.
 /// </summary>
 public static class LumenServer
 {
-    /// <summary>Creates the builder with Lumen's services; call <see cref="Map"/> on the built app.</summary>
-    public static WebApplicationBuilder CreateBuilder(ServerOptions options, string[]? args = null)
+    /// <summary>Where the service listens when neither the host nor ASPNETCORE_URLS says: loopback only.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:5000";
+
+    /// <summary>
+    /// Creates the builder with Lumen's services; call <see cref="Map"/> on the built app. Settings come
+    /// from the configuration section <see cref="ServerOptions.Section"/> (appsettings.json, environment
+    /// variables such as <c>LUMEN__SERVER__MAXBATCH</c>, <paramref name="args"/>), then <paramref name="configure"/>
+    /// (a host's explicit settings, e.g. command-line flags) on top.
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(Action<ServerOptions>? configure = null, string[]? args = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args ?? Array.Empty<string>());
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(_ => Predictor.Load(options.ModelPath, Models.Devices.Parse(options.Device)));
-        builder.Services.AddSingleton(sp => new PredictionQueue(sp.GetRequiredService<Predictor>(), options));
-        builder.Services.Configure<KestrelServerOptions>(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
-        builder.Services.Configure<FormOptions>(f => f.MultipartBodyLengthLimit = options.MaxRequestBytes);
+        var optionsBuilder = builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section);
+        if (configure is not null) optionsBuilder.PostConfigure(configure);
+        optionsBuilder.ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<ServerOptions>>().Value);
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<ServerOptions>();
+            return Predictor.Load(o.ModelPath, new PredictorOptions { Device = Models.Devices.Parse(o.Device), Engine = o.Engine, Threads = o.Threads });
+        });
+        builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton(sp => new PredictionQueue(sp.GetRequiredService<Predictor>(), sp.GetRequiredService<ServerOptions>(), sp.GetRequiredService<ServerMetrics>()));
+        builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((k, o) => k.Limits.MaxRequestBodySize = o.Value.MaxRequestBytes);
+        builder.Services.AddOptions<FormOptions>().Configure<IOptions<ServerOptions>>((f, o) => f.MultipartBodyLengthLimit = o.Value.MaxRequestBytes);
         builder.Services.AddOpenApi();
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
+        builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("model", tags: new[] { "ready" });
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(ServerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
+
+        // Verbosity is needed before the options are built: read the same sources now.
+        var settings = new ServerOptions();
+        builder.Configuration.GetSection(ServerOptions.Section).Bind(settings);
+        configure?.Invoke(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "HH:mm:ss "; });
-        if (!options.Verbose)
+        if (!settings.Verbose)
         {
             // The framework's per-request lines drown the one line Lumen writes; start-up and warnings stay.
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -41,25 +76,32 @@ public static class LumenServer
         return builder;
     }
 
-    /// <summary>Builds a ready-to-run app on <paramref name="urls"/> (default: loopback only).</summary>
-    public static WebApplication Build(ServerOptions options, string urls = "http://127.0.0.1:5000")
+    /// <summary>
+    /// Builds a ready-to-run app. It listens on <paramref name="urls"/> when given, else where the
+    /// configuration says (<c>ASPNETCORE_URLS</c>, <c>--urls</c> in <paramref name="args"/>), else on <see cref="DefaultUrls"/>.
+    /// </summary>
+    public static WebApplication Build(Action<ServerOptions>? configure = null, string? urls = null, string[]? args = null)
     {
-        var builder = CreateBuilder(options);
+        var builder = CreateBuilder(configure, args);
+        urls ??= builder.Configuration[WebHostDefaults.ServerUrlsKey] is { Length: > 0 } configured ? configured : DefaultUrls;
         builder.WebHost.UseUrls(urls);
         var app = builder.Build();
         Map(app);
         return app;
     }
 
-    /// <summary>Adds the middleware and endpoints. The model is loaded here, so a bad file fails at start-up.</summary>
+    /// <summary>Adds the middleware and endpoints. The model is loaded here, so a bad file or setting fails at start-up.</summary>
+    /// <exception cref="OptionsValidationException">A setting is out of range (the message names its key).</exception>
     public static void Map(WebApplication app)
     {
         var options = app.Services.GetRequiredService<ServerOptions>();
         var predictor = app.Services.GetRequiredService<Predictor>();
         var queue = app.Services.GetRequiredService<PredictionQueue>();
+        var metrics = app.Services.GetRequiredService<ServerMetrics>();
         app.Lifetime.ApplicationStopped.Register(() => queue.DisposeAsync().AsTask().Wait());
 
-        // One line per request: method, path, status and time (never the image or the query string).
+        // One line per request: method, path, status, time, and for predictions the batch and engine
+        // (never the image, the file name or the query string). The same figures feed the metrics.
         var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Lumen.Server.Requests");
         app.Use(async (context, next) =>
         {
@@ -70,33 +112,46 @@ public static class LumenServer
             }
             finally
             {
-                requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms", context.Request.Method, context.Request.Path.Value,
-                    context.Response.StatusCode, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                var elapsed = Stopwatch.GetElapsedTime(start);
+                int status = context.Response.StatusCode;
+                string endpoint = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+                if (endpoint != "/metrics") metrics.Request(endpoint, status, elapsed);
+                if (context.Items[BatchSizeKey] is int batch)
+                    requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms batch {BatchSize} engine {Engine}", context.Request.Method,
+                        context.Request.Path.Value, status, elapsed.TotalMilliseconds, batch, queue.EngineName);
+                else
+                    requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms", context.Request.Method, context.Request.Path.Value, status, elapsed.TotalMilliseconds);
             }
         });
 
-        // Never a stack trace in a response: unexpected errors become a generic JSON problem.
-        app.UseExceptionHandler(errors => errors.Run(async context =>
+        // Never a stack trace in a response: errors become problem details (RFC 7807) with a trace id.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var (status, detail) = error is BadHttpRequestException bad && bad.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? (413, $"the request is larger than the limit of {options.MaxRequestBytes / (1024 * 1024.0):0.#} MB")
-                : (500, "internal error while predicting; see the server log");
-            context.Response.StatusCode = status;
-            await context.Response.WriteAsJsonAsync(new { title = status == 413 ? "Payload too large" : "Internal error", status, detail });
-        }));
+            StatusCodeSelector = error => error is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+        });
+        // Bodiless errors (404, 405) get problem details too.
+        app.UseStatusCodePages();
 
         app.MapOpenApi("/openapi.json");
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/", () => Results.Content(Page.Value, "text/html; charset=utf-8")).ExcludeFromDescription();
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).WithSummary("Liveness: the process is up");
-        app.MapGet("/readyz", () => queue.Pending < options.QueueCapacity
-            ? Results.Ok(new { status = "ready", pending = queue.Pending })
-            : Results.Json(new { status = "saturated", pending = queue.Pending }, statusCode: 503)).WithSummary("Readiness: the model is loaded and the queue has room");
-        app.MapGet("/api/model", () => Results.Ok(ModelDescription(predictor, options))).WithSummary("The served model: classes, architecture, metrics, preprocessing");
+        // Liveness runs no check: the process answers. Readiness: the model is loaded and the queue has room.
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).WithSummary("Liveness: the process is up");
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).WithSummary("Readiness: the model is loaded and the queue has room");
+        app.MapGet("/api/model", () => TypedResults.Ok(ModelDescription(predictor, options)))
+            .WithSummary("The served model: classes, architecture, metrics, preprocessing");
         app.MapPost("/api/predict", (HttpContext context, bool? gradcam) => Predict(context, gradcam ?? false, predictor, queue, options))
             .WithSummary("Classify an image: multipart field 'file', or the raw image bytes as the body")
+            .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .DisableAntiforgery();
     }
+
+    /// <summary>The HttpContext item where a prediction leaves its batch size for the request log.</summary>
+    private const string BatchSizeKey = "lumen.batch";
 
     private static readonly Lazy<string> Page = new(() =>
     {
@@ -105,31 +160,21 @@ public static class LumenServer
     });
 
     /// <summary>What /api/model returns.</summary>
-    internal static object ModelDescription(Predictor predictor, ServerOptions options)
+    internal static ModelResponse ModelDescription(Predictor predictor, ServerOptions options)
     {
         var info = predictor.Info;
         var p = info.Preprocessing;
-        return new
-        {
-            model = Path.GetFileName(options.ModelPath),
-            architecture = info.Spec.Architecture,
-            weights = info.Spec.Weights,
-            classes = info.Classes,
-            multiLabel = info.MultiLabel,
-            threshold = info.Threshold,
-            metrics = info.Training.Metrics,
-            trained = info.Training.CreatedUtc,
-            preprocessing = new { size = p.Size, resize = p.ResizeMethod.ToString().ToLowerInvariant(), mean = p.Normalization.Mean, std = p.Normalization.Std, scale = p.Normalization.Scale, bgr = p.Normalization.Bgr },
-            limits = new { maxRequestBytes = options.MaxRequestBytes, maxPixels = options.MaxPixels },
-        };
+        return new ModelResponse(Path.GetFileName(options.ModelPath), info.Spec.Architecture, info.Spec.Weights, info.Classes, info.MultiLabel, info.Threshold,
+            info.Training.Metrics, info.Training.CreatedUtc, predictor.Engine.ToString().ToLowerInvariant(),
+            new PreprocessingResponse(p.Size, p.ResizeMethod.ToString().ToLowerInvariant(), p.Normalization.Mean, p.Normalization.Std, p.Normalization.Scale, p.Normalization.Bgr),
+            new LimitsResponse(options.MaxRequestBytes, options.MaxPixels));
     }
 
     private static readonly SemaphoreSlim Decoders = new(Environment.ProcessorCount);
 
-    private static IResult Problem(int status, string title, string detail) =>
-        Results.Json(new { title, status, detail }, statusCode: status, contentType: "application/problem+json");
+    private static ProblemHttpResult Problem(int status, string title, string detail) => TypedResults.Problem(detail, statusCode: status, title: title);
 
-    private static async Task<IResult> Predict(HttpContext context, bool gradCam, Predictor predictor, PredictionQueue queue, ServerOptions options)
+    private static async Task<Results<Ok<PredictionResponse>, ProblemHttpResult>> Predict(HttpContext context, bool gradCam, Predictor predictor, PredictionQueue queue, ServerOptions options)
     {
         var clock = Stopwatch.StartNew();
         if (context.Request.ContentLength > options.MaxRequestBytes)
@@ -185,17 +230,12 @@ public static class LumenServer
             return Problem(503, "Busy", $"{options.QueueCapacity} requests are already waiting; retry shortly");
         }
         var result = await pending;
+        context.Items[BatchSizeKey] = result.BatchSize;
         var p = result.Prediction;
-        return Results.Ok(new
-        {
-            label = p.Label,
-            probability = p.Probability,
-            probabilities = p.Probabilities.OrderByDescending(c => c.Probability).Select(c => new { label = c.Label, probability = c.Probability }),
-            labels = p.Labels,
-            model = Path.GetFileName(options.ModelPath),
-            elapsedMs = Math.Round(clock.Elapsed.TotalMilliseconds, 1),
-            gradcam = result.GradCamPng is null ? null : Convert.ToBase64String(result.GradCamPng),
-        });
+        return TypedResults.Ok(new PredictionResponse(p.Label, p.Probability,
+            p.Probabilities.OrderByDescending(c => c.Probability).Select(c => new ClassScore(c.Label, c.Probability)).ToList(),
+            p.Labels, Path.GetFileName(options.ModelPath), Math.Round(clock.Elapsed.TotalMilliseconds, 1),
+            result.GradCamPng is null ? null : Convert.ToBase64String(result.GradCamPng)));
     }
 
     /// <summary>The uploaded bytes (multipart 'file' or raw body), or null when over <paramref name="limit"/>.</summary>

@@ -4,8 +4,8 @@ using Lumen.Inference;
 
 namespace Lumen.Server;
 
-/// <summary>A prediction and, when asked for, a Grad-CAM overlay (PNG).</summary>
-public sealed record QueuedResult(Prediction Prediction, byte[]? GradCamPng);
+/// <summary>A prediction, the size of the batch it was computed in, and, when asked for, a Grad-CAM overlay (PNG).</summary>
+public sealed record QueuedResult(Prediction Prediction, int BatchSize, byte[]? GradCamPng);
 
 /// <summary>
 /// Serialises access to the one loaded model and batches requests that arrive together: the first
@@ -18,22 +18,28 @@ public sealed class PredictionQueue : IAsyncDisposable
 {
     private readonly Predictor _predictor;
     private readonly ServerOptions _options;
+    private readonly ServerMetrics _metrics;
     private readonly Channel<Work> _channel;
     private readonly Task _loop;
 
     private sealed record Work(RgbImage Image, bool GradCam, TaskCompletionSource<QueuedResult> Done);
 
     /// <summary>Starts the batching loop.</summary>
-    public PredictionQueue(Predictor predictor, ServerOptions options)
+    public PredictionQueue(Predictor predictor, ServerOptions options, ServerMetrics metrics)
     {
         _predictor = predictor;
         _options = options;
+        _metrics = metrics;
+        metrics.QueueDepth = () => Pending;
         _channel = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
         _loop = Task.Run(RunAsync);
     }
 
     /// <summary>Requests waiting now.</summary>
     public int Pending => _channel.Reader.Count;
+
+    /// <summary>The engine's name as logs and metrics show it.</summary>
+    public string EngineName => _predictor.Engine.ToString().ToLowerInvariant();
 
     /// <summary>Total forward passes run (for tests and monitoring).</summary>
     public long Batches { get; private set; }
@@ -72,12 +78,14 @@ public sealed class PredictionQueue : IAsyncDisposable
     {
         try
         {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var predictions = _predictor.PredictBatch(batch.Select(w => w.Image).ToList());
+            _metrics.Batch(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(start), EngineName);
             Batches++;
             for (int i = 0; i < batch.Count; i++)
             {
                 byte[]? png = batch[i].GradCam ? _predictor.GradCam(batch[i].Image, predictions[i].Index).EncodePng() : null;
-                batch[i].Done.TrySetResult(new QueuedResult(predictions[i], png));
+                batch[i].Done.TrySetResult(new QueuedResult(predictions[i], batch.Count, png));
             }
         }
         catch (Exception e)

@@ -1,32 +1,57 @@
+using System.ComponentModel.DataAnnotations;
+using Lumen.Inference;
+
 namespace Lumen.Server;
 
-/// <summary>Settings of <c>lumen serve</c>, with safe defaults.</summary>
-public sealed record ServerOptions
+/// <summary>
+/// Settings of the web service, bound with the options pattern from the configuration section
+/// <see cref="Section"/>: appsettings.json (<c>"Lumen": { "Server": { "MaxBatch": 32 } }</c>),
+/// environment variables (<c>LUMEN__SERVER__MAXBATCH=32</c>) and, last, the host's own overrides
+/// (the command line of <c>lumen serve</c>). Invalid values stop the service at start-up with the key named.
+/// </summary>
+public sealed class ServerOptions
 {
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Lumen:Server";
+
     /// <summary>The .lumen model to serve.</summary>
-    public required string ModelPath { get; init; }
+    [Required]
+    public string ModelPath { get; set; } = "";
 
     /// <summary>Largest accepted request body (default 10 MB); larger requests get 413.</summary>
-    public long MaxRequestBytes { get; init; } = 10 * 1024 * 1024;
+    [Range(1, long.MaxValue)]
+    public long MaxRequestBytes { get; set; } = 10 * 1024 * 1024;
 
     /// <summary>Largest accepted image (width × height, checked before decoding pixels; default 40 megapixels).</summary>
-    public long MaxPixels { get; init; } = 40_000_000;
+    [Range(1, long.MaxValue)]
+    public long MaxPixels { get; set; } = 40_000_000;
 
-    /// <summary>Most images predicted in one forward pass.</summary>
-    public int MaxBatch { get; init; } = 16;
+    /// <summary>Most images predicted in one forward pass (default 16).</summary>
+    [Range(1, 1024)]
+    public int MaxBatch { get; set; } = 16;
 
-    /// <summary>How long the first request of a batch waits for others to join.</summary>
-    public TimeSpan BatchWait { get; init; } = TimeSpan.FromMilliseconds(5);
+    /// <summary>How long the first request of a batch waits for others to join (default 5 ms).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan BatchWait { get; set; } = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>Requests waiting for the model beyond which new ones get 503 with Retry-After.</summary>
-    public int QueueCapacity { get; init; } = 64;
+    /// <summary>Requests waiting for the model beyond which new ones get 503 with Retry-After (default 64).</summary>
+    [Range(1, 100_000)]
+    public int QueueCapacity { get; set; } = 64;
 
     /// <summary>Device for the model ("auto", "cpu", "cuda").</summary>
-    public string Device { get; init; } = "auto";
+    [Required]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>The inference engine (default auto: ONNX Runtime where it can run the model).</summary>
+    public InferenceEngine Engine { get; set; } = InferenceEngine.Auto;
+
+    /// <summary>Threads of one forward pass under the ONNX engine; 0 (default) = one per core.</summary>
+    [Range(0, 1024)]
+    public int Threads { get; set; }
 
     /// <summary>
     /// False (default): one log line per request plus start-up and warnings. True: also ASP.NET Core's
     /// own information lines (about eight per request).
     /// </summary>
-    public bool Verbose { get; init; }
+    public bool Verbose { get; set; }
 }

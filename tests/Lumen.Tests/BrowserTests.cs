@@ -31,7 +31,7 @@ public class BrowserTests(ServedModelFixture model) : IClassFixture<ServedModelF
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
         string url = $"http://127.0.0.1:{port}/";
-        await using var app = LumenServer.Build(new ServerOptions { ModelPath = model.ModelPath, Device = "cpu" }, url);
+        await using var app = LumenServer.Build(o => { o.ModelPath = model.ModelPath; o.Device = "cpu"; }, url);
         await app.StartAsync();
 
         string image = model.Folder.File("red", "img004.png");

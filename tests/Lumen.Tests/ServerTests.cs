@@ -11,6 +11,7 @@ using Lumen.Training;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SkiaSharp;
@@ -42,11 +43,14 @@ public sealed class ServedModelFixture : IDisposable
 
 public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFixture>
 {
-    private async Task<(WebApplication App, HttpClient Client)> Start(Func<ServerOptions, ServerOptions>? configure = null)
+    private async Task<(WebApplication App, HttpClient Client)> Start(Action<ServerOptions>? configure = null)
     {
-        var options = new ServerOptions { ModelPath = model.ModelPath, Device = "cpu" };
-        if (configure is not null) options = configure(options);
-        var builder = LumenServer.CreateBuilder(options);
+        var builder = LumenServer.CreateBuilder(o =>
+        {
+            o.ModelPath = model.ModelPath;
+            o.Device = "cpu";
+            configure?.Invoke(o);
+        });
         builder.WebHost.UseTestServer();
         var app = builder.Build();
         LumenServer.Map(app);
@@ -117,7 +121,7 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
     [Fact]
     public async Task BadInputGetsJsonErrorsWithoutStackTraces()
     {
-        var (app, client) = await Start(o => o with { MaxRequestBytes = 200_000, MaxPixels = 10_000_000 });
+        var (app, client) = await Start(o => { o.MaxRequestBytes = 200_000; o.MaxPixels = 10_000_000; });
         await using var _ = app;
 
         async Task<(HttpStatusCode Status, JsonElement Body, string Text)> Post(HttpContent content)
@@ -125,7 +129,9 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
             var r = await client.PostAsync("/api/predict", content);
             string text = await r.Content.ReadAsStringAsync();
             Assert.DoesNotContain("   at ", text);
-            return (r.StatusCode, JsonDocument.Parse(text).RootElement, text);
+            var body = JsonDocument.Parse(text).RootElement;
+            AssertProblem(r, body);
+            return (r.StatusCode, body, text);
         }
 
         var tooBig = await Post(new ByteArrayContent(new byte[300_000]));
@@ -147,12 +153,35 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
 
         var empty = await Post(new ByteArrayContent(Array.Empty<byte>()));
         Assert.Equal(HttpStatusCode.BadRequest, empty.Status);
+
+        // A body that grows past the limit without announcing its length (chunked): Kestrel's limit or ours.
+        var streamed = new StreamContent(new MemoryStream(new byte[300_000]));
+        streamed.Headers.ContentLength = null;
+        var streamedAnswer = await Post(streamed);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamedAnswer.Status);
+
+        // Routing errors are problems too.
+        foreach (var (response, status) in new[] { (await client.GetAsync("/api/nothing-here"), HttpStatusCode.NotFound), (await client.GetAsync("/api/predict"), HttpStatusCode.MethodNotAllowed) })
+        {
+            Assert.Equal(status, response.StatusCode);
+            AssertProblem(response, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement);
+        }
+    }
+
+    /// <summary>RFC 7807: application/problem+json with type, title, status (equal to the response's), detail where we have one, and a trace id.</summary>
+    private static void AssertProblem(HttpResponseMessage response, JsonElement body)
+    {
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("type").GetString()));
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("title").GetString()));
+        Assert.Equal((int)response.StatusCode, body.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("traceId").GetString()));
     }
 
     [Fact]
     public async Task ParallelRequestsGiveTheSequentialAnswersAndAreBatched()
     {
-        var (app, client) = await Start(o => o with { BatchWait = TimeSpan.FromMilliseconds(20) });
+        var (app, client) = await Start(o => o.BatchWait = TimeSpan.FromMilliseconds(20));
         await using var _ = app;
         var images = Enumerable.Range(0, 8).SelectMany(i => new[] { model.Image("red", i), model.Image("green", i) }).ToList();
         async Task<string> Ask(byte[] image)
@@ -174,12 +203,13 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
     public async Task AFullQueueAnswers503WithRetryAfter()
     {
         // A queue of one slot and a slow batching wait: a burst must overflow it.
-        var (app, client) = await Start(o => o with { QueueCapacity = 1, MaxBatch = 1, BatchWait = TimeSpan.FromMilliseconds(200) });
+        var (app, client) = await Start(o => { o.QueueCapacity = 1; o.MaxBatch = 1; o.BatchWait = TimeSpan.FromMilliseconds(200); });
         await using var _ = app;
         var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => client.PostAsync("/api/predict", Upload(model.Image("red", 3)))));
         var busy = responses.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
         Assert.NotEmpty(busy);
         Assert.All(busy, r => Assert.Equal("1", r.Headers.GetValues("Retry-After").Single()));
+        AssertProblem(busy[0], JsonDocument.Parse(await busy[0].Content.ReadAsStringAsync()).RootElement);
         Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
     }
 
@@ -199,14 +229,67 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
         Assert.Contains("400", statuses);
     }
 
+    [Fact]
+    public async Task MetricsExposeTheNamedInstrumentsAfterAFewRequests()
+    {
+        var (app, client) = await Start();
+        await using var _ = app;
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/api/predict", Upload(model.Image("green", i)))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await client.PostAsync("/api/predict", Upload("text"u8.ToArray()))).StatusCode);
+        // The exporter collects on scrape; metrics recorded after a response is sent may need a second look.
+        string text = "";
+        for (int attempt = 0; attempt < 20 && !text.Contains("status=\"415\""); attempt++)
+        {
+            await Task.Delay(100);
+            text = await client.GetStringAsync("/metrics");
+        }
+        Assert.Matches(@"lumen_server_requests_total\{[^}]*endpoint=""/api/predict""[^}]*status=""200""[^}]*\} 3", text);
+        Assert.Matches(@"lumen_server_requests_total\{[^}]*status=""415""", text);
+        Assert.Contains("lumen_server_request_duration_seconds_bucket", text);
+        Assert.Matches(@"lumen_server_batch_size_count\{[^}]*engine=""onnx""[^}]*\} 3", text);
+        Assert.Contains("lumen_server_inference_duration_seconds_bucket", text);
+        Assert.Matches(@"lumen_server_queue_depth(\{[^}]*\})? 0", text);
+    }
+
+    [Fact]
+    public async Task SettingsBindFromConfigurationKeysAndHostFlagsWin()
+    {
+        // The keys environment variables produce (LUMEN__SERVER__MAXREQUESTBYTES becomes Lumen:Server:MaxRequestBytes).
+        var builder = LumenServer.CreateBuilder(o => o.MaxPixels = 777);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Lumen:Server:ModelPath"] = model.ModelPath, ["Lumen:Server:MaxRequestBytes"] = "123456", ["Lumen:Server:MaxPixels"] = "5",
+            ["Lumen:Server:Engine"] = "torch", ["Lumen:Server:BatchWait"] = "00:00:00.050", ["Lumen:Server:MaxBatch"] = "3",
+        });
+        builder.WebHost.UseTestServer();
+        await using var app = builder.Build();
+        LumenServer.Map(app);
+        await app.StartAsync();
+        var options = app.Services.GetRequiredService<ServerOptions>();
+        Assert.Equal((123456L, 777L, 3, TimeSpan.FromMilliseconds(50)), (options.MaxRequestBytes, options.MaxPixels, options.MaxBatch, options.BatchWait));
+        var info = await app.GetTestClient().GetFromJsonAsync<JsonElement>("/api/model");
+        Assert.Equal("torch", info.GetProperty("engine").GetString());
+        Assert.Equal(123456, info.GetProperty("limits").GetProperty("maxRequestBytes").GetInt64());
+    }
+
+    [Fact]
+    public void AnInvalidSettingStopsStartUpNamingIt()
+    {
+        var builder = LumenServer.CreateBuilder(o => { o.ModelPath = model.ModelPath; o.MaxBatch = 0; });
+        builder.WebHost.UseTestServer();
+        using var app = builder.Build();
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => LumenServer.Map(app));
+        Assert.Contains("MaxBatch", error.Message);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task QuietLogsWriteOneLinePerRequestAndVerboseMore(bool verbose)
     {
         var log = new RecordingLoggerProvider();
-        var options = new ServerOptions { ModelPath = model.ModelPath, Device = "cpu", Verbose = verbose };
-        var builder = LumenServer.CreateBuilder(options);
+        var builder = LumenServer.CreateBuilder(o => { o.ModelPath = model.ModelPath; o.Device = "cpu"; o.Verbose = verbose; });
         builder.Logging.AddProvider(log);
         builder.WebHost.UseTestServer();
         await using var app = builder.Build();
@@ -224,6 +307,9 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
         var requestLines = lines.Where(l => l.StartsWith("Lumen.Server.Requests:")).ToList();
         Assert.Equal(4, requestLines.Count);
         Assert.Contains(requestLines, l => l.Contains("POST /api/predict 200"));
+        // A prediction's line says how big its batch was and which engine ran it.
+        Assert.All(requestLines.Where(l => l.Contains("/api/predict")), l => Assert.Matches(@" ms batch \d+ engine onnx$", l));
+        Assert.DoesNotContain(requestLines, l => l.Contains("img0"));
         if (verbose) Assert.True(lines.Count >= 4 * 3, $"verbose logging wrote only {lines.Count} lines");
         else Assert.True(lines.Count == 4, "quiet logging wrote more than one line per request:\n" + string.Join("\n", lines));
     }

@@ -1,0 +1,46 @@
+namespace Lumen.Server;
+
+/// <summary>One class and its probability.</summary>
+/// <param name="Label">The class.</param>
+/// <param name="Probability">Its probability.</param>
+public sealed record ClassScore(string Label, float Probability);
+
+/// <summary>The answer of <c>POST /api/predict</c>.</summary>
+/// <param name="Label">The most probable class.</param>
+/// <param name="Probability">Its probability.</param>
+/// <param name="Probabilities">Every class, most probable first.</param>
+/// <param name="Labels">Multi-label models: every label above the threshold; otherwise just <paramref name="Label"/>.</param>
+/// <param name="Model">The served model file's name.</param>
+/// <param name="ElapsedMs">Time spent on this request in the server, in milliseconds.</param>
+/// <param name="Gradcam">With <c>?gradcam=true</c>: the Grad-CAM overlay as a base64 PNG; otherwise null.</param>
+public sealed record PredictionResponse(string Label, float Probability, IReadOnlyList<ClassScore> Probabilities, IReadOnlyList<string> Labels,
+    string Model, double ElapsedMs, string? Gradcam);
+
+/// <summary>The answer of <c>GET /api/model</c>.</summary>
+/// <param name="Model">The model file's name.</param>
+/// <param name="Architecture">The network (e.g. resnet18).</param>
+/// <param name="Weights">Where the pretrained body came from.</param>
+/// <param name="Classes">Class names in output order.</param>
+/// <param name="MultiLabel">True when labels are independent (sigmoid).</param>
+/// <param name="Threshold">Multi-label decision threshold.</param>
+/// <param name="Metrics">Validation metrics recorded at export.</param>
+/// <param name="Trained">When the model file was written (UTC).</param>
+/// <param name="Engine">The inference engine serving it (onnx or torch).</param>
+/// <param name="Preprocessing">How uploads are prepared.</param>
+/// <param name="Limits">Upload limits.</param>
+public sealed record ModelResponse(string Model, string Architecture, string Weights, IReadOnlyList<string> Classes, bool MultiLabel, double Threshold,
+    IReadOnlyDictionary<string, double> Metrics, DateTime Trained, string Engine, PreprocessingResponse Preprocessing, LimitsResponse Limits);
+
+/// <summary>Image preparation of the served model.</summary>
+/// <param name="Size">Square side in pixels.</param>
+/// <param name="Resize">crop, squish or pad.</param>
+/// <param name="Mean">Per-channel mean subtracted.</param>
+/// <param name="Std">Per-channel standard deviation divided by.</param>
+/// <param name="Scale">Pixel scale before normalisation.</param>
+/// <param name="Bgr">True when channels are reversed.</param>
+public sealed record PreprocessingResponse(int Size, string Resize, IReadOnlyList<float> Mean, IReadOnlyList<float> Std, float Scale, bool Bgr);
+
+/// <summary>Upload limits.</summary>
+/// <param name="MaxRequestBytes">Largest request body.</param>
+/// <param name="MaxPixels">Largest image (width × height).</param>
+public sealed record LimitsResponse(long MaxRequestBytes, long MaxPixels);
