@@ -11,40 +11,86 @@ using static TorchSharp.torch;
 namespace Lumen.Bench;
 
 /// <summary>
-/// Predictor latency (one image: p50/p95) and batch throughput, side by side with ONNX Runtime on the
-/// exported graph of the same model. Usage: predict [model.lumen] [--size 224] [--seconds 8]
-/// (without a model, a random-init resnet18 at --size is used: speed does not depend on the weights).
+/// Prediction speed, every engine in one run on one model: Lumen's Predictor on the ONNX engine and on
+/// the torch engine, a bare ONNX Runtime session (default options) on the exported graph, and PyTorch 1.13
+/// (Debian's python3) on torchvision's resnet18; single-image latency and batch throughput on already-decoded
+/// tensors. Then, with a folder, end to end: files decoded, predicted and written to a CSV exactly as
+/// `lumen predict --csv` does (BulkPrediction + PredictionCsv), against the bare session's throughput on
+/// already-decoded tensors at the same batch size.
+/// Usage: predict [model.lumen] [--size 224] [--seconds 8] [--folder DIR] [--copies 6] [--bs 32]
+/// (without a model, a random-init resnet18 at --size is used: speed does not depend on the weights;
+/// without --folder, the bundled sample is copied --copies times into a temporary folder).
 /// </summary>
 internal static class PredictorBench
 {
     public static int Run(string[] args)
     {
-        double seconds = double.Parse(Program.Option(args, "--seconds", "8"), System.Globalization.CultureInfo.InvariantCulture);
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        double seconds = double.Parse(Program.Option(args, "--seconds", "8"), culture);
         int size = int.Parse(Program.Option(args, "--size", "224"));
+        int bulkBatch = int.Parse(Program.Option(args, "--bs", "32"));
+        int copies = int.Parse(Program.Option(args, "--copies", "6"));
         string work = Path.Combine(Path.GetTempPath(), "lumen-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         string modelPath = Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size);
-        using var predictor = Predictor.Load(modelPath);
-        size = predictor.Info.Preprocessing.Size;
+        using var onnxPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Onnx });
+        using var torchPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Torch });
+        size = onnxPredictor.Info.Preprocessing.Size;
         var image = RgbImage.Filled(size, size, 120, 80, 60);
         string onnx = Path.Combine(work, "model.onnx");
         using (var loaded = ModelFile.Load(modelPath)) OnnxExport.Write(loaded, onnx);
         using var session = new InferenceSession(onnx);
-        var normalized = predictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { image }, CPU));
+        var normalized = onnxPredictor.Info.Preprocessing.Normalization.Normalize(ImageTensor.Stack(new[] { image }, CPU));
         float[] one = normalized.data<float>().ToArray();
+        var python = Program.RunPython("predict_speed.py", $"--size {size} --seconds {seconds.ToString(culture)} --threads {Environment.ProcessorCount} --classes {onnxPredictor.Classes.Count}");
 
-        Console.WriteLine($"predictor benchmark: {Path.GetFileName(modelPath)} ({predictor.Info.Spec.Architecture}, {size}px), ~{seconds}s per cell");
-        var lumenLatency = Latencies(() => predictor.PredictBatch(new[] { image }), seconds);
+        Console.WriteLine($"predictor benchmark: {Path.GetFileName(modelPath)} ({onnxPredictor.Info.Spec.Architecture}, {size}px), {Environment.ProcessorCount} cores, ~{seconds}s per cell; img/s on decoded tensors");
+        var onnxLatency = Latencies(() => onnxPredictor.PredictBatch(new[] { image }), seconds);
+        var torchLatency = Latencies(() => torchPredictor.PredictBatch(new[] { image }), seconds);
         var ortLatency = Latencies(() => Run(session, one, 1, size), seconds);
-        Console.WriteLine($"single image  lumen p50 {P(lumenLatency, 50),6:F1} ms p95 {P(lumenLatency, 95),6:F1} ms | onnxruntime p50 {P(ortLatency, 50),6:F1} ms p95 {P(ortLatency, 95),6:F1} ms | lumen/ort (p50) {P(lumenLatency, 50) / P(ortLatency, 50):F2}x");
-        foreach (int bs in new[] { 8, 32 })
+        Console.WriteLine($"single image p50  lumen-onnx {P(onnxLatency, 50),6:F1} ms | lumen-torch {P(torchLatency, 50),6:F1} ms | bare onnxruntime {P(ortLatency, 50),6:F1} ms"
+                          + (python is null ? "" : $" | pytorch {1000 / python["bs1"],6:F1} ms (mean)") + $" | lumen-onnx/ort {P(ortLatency, 50) / P(onnxLatency, 50):F2}x speed");
+        double ortAtBulk = 0;
+        foreach (int bs in new[] { 8, 32 }.Union(new[] { bulkBatch }))
         {
             var batch = Enumerable.Repeat(image, bs).ToList();
             float[] many = Enumerable.Range(0, bs).SelectMany(_ => one).ToArray();
-            double lumen = Throughput(() => predictor.PredictBatch(batch), bs, seconds);
+            double lumenOnnx = Throughput(() => onnxPredictor.PredictBatch(batch), bs, seconds);
+            double lumenTorch = Throughput(() => torchPredictor.PredictBatch(batch), bs, seconds);
             double ort = Throughput(() => Run(session, many, bs, size), bs, seconds);
-            Console.WriteLine($"batch {bs,2}      lumen {lumen,6:F1} img/s | onnxruntime {ort,6:F1} img/s | lumen/ort {lumen / ort:F2}x");
+            if (bs == bulkBatch) ortAtBulk = ort;
+            string torchColumn = python is not null && python.TryGetValue($"bs{bs}", out double py) ? $" | pytorch {py,6:F1}" : "";
+            Console.WriteLine($"batch {bs,2}  lumen-onnx {lumenOnnx,6:F1} | lumen-torch {lumenTorch,6:F1} | bare onnxruntime {ort,6:F1}{torchColumn} | lumen-onnx/ort {lumenOnnx / ort:F2}x, lumen-torch/ort {lumenTorch / ort:F2}x");
         }
+
+        string folder = Program.Option(args, "--folder", "");
+        if (folder.Length == 0)
+        {
+            folder = Path.Combine(work, "images");
+            var sample = FolderSource.ImageFiles(Program.DefaultData()).ToList();
+            for (int c = 0; c < copies; c++)
+                foreach (var file in sample)
+                {
+                    string target = Path.Combine(folder, $"copy{c}", Path.GetRelativePath(Program.DefaultData(), file));
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    File.Copy(file, target);
+                }
+        }
+        var files = FolderSource.ImageFiles(folder).ToList();
+        var clock = Stopwatch.StartNew();
+        int predicted = 0;
+        using (var csv = PredictionCsv.Open(Path.Combine(work, "predictions.csv"), 3, resume: false))
+        {
+            foreach (var rows in BulkPrediction.Run(onnxPredictor, files, new BulkPredictionOptions { BatchSize = bulkBatch }).Chunk(bulkBatch))
+            {
+                csv.Write(rows);
+                csv.Flush();
+                predicted += rows.Count(r => r.Prediction is not null);
+            }
+            csv.Complete();
+        }
+        double endToEnd = predicted / clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"folder   {files.Count} files ({Path.GetFileName(folder)}), decode + predict + CSV at batch {bulkBatch}: lumen {endToEnd:F1} img/s | bare onnxruntime on decoded tensors {ortAtBulk:F1} img/s | ratio {endToEnd / ortAtBulk:F2}x");
         Directory.Delete(work, true);
         return 0;
     }

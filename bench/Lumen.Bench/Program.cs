@@ -26,6 +26,7 @@ public static class Program
                 "serve-soak" => ServeSoakBench.Run(rest),
                 "fuzz" => FuzzBench.Run(rest),
                 "quality" => QualityBench.Run(rest),
+                "precision" => PrecisionBench.Run(rest),
                 _ => Usage($"unknown benchmark '{command}'"),
             };
         }
@@ -38,7 +39,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, predict, serve-load, serve-soak, fuzz, quality");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, predict, precision, serve-load, serve-soak, fuzz, quality");
         return 1;
     }
 

@@ -21,6 +21,24 @@ internal class ModelSettings : CommandSettings
     [Description("auto (default: ONNX Runtime where it runs the model on the CPU, else torch), onnx or torch")]
     public string? Engine { get; init; }
 
+    [CommandOption("--precision <P>")]
+    [Description("auto (int8 where the model has its calibration and the CPU has VNNI, else float32; evaluate and interpret default to float32), float32, bfloat16 (torch engine) or int8 (onnx engine)")]
+    public string? Precision { get; init; }
+
+    /// <summary>The precision when --precision is not given (predict and serve: auto; scoring commands: float32).</summary>
+    protected virtual InferencePrecision DefaultPrecision => InferencePrecision.Auto;
+
+    /// <summary>The precision named by --precision, or the command's default.</summary>
+    public InferencePrecision ParsedPrecision => Precision?.ToLowerInvariant() switch
+    {
+        null => DefaultPrecision,
+        "auto" => InferencePrecision.Auto,
+        "float32" or "fp32" => InferencePrecision.Float32,
+        "bfloat16" or "bf16" => InferencePrecision.BFloat16,
+        "int8" => InferencePrecision.Int8,
+        _ => throw new LumenException($"--precision must be auto, float32, bfloat16 or int8, got '{Precision}'"),
+    };
+
     [CommandOption("--threads <N>")]
     [Description("Threads of one forward pass under the onnx engine (default 0: one per core)")]
     public int? Threads { get; init; }
@@ -39,5 +57,5 @@ internal class ModelSettings : CommandSettings
 
     /// <summary>Loads the model for prediction on the chosen device and engine.</summary>
     public Predictor LoadPredictor() =>
-        Predictor.Load(Model, new PredictorOptions { Device = Lumen.Models.Devices.Parse(Device ?? "auto"), Engine = ParsedEngine, Threads = Threads ?? 0 });
+        Predictor.Load(Model, new PredictorOptions { Device = Lumen.Models.Devices.Parse(Device ?? "auto"), Engine = ParsedEngine, Precision = ParsedPrecision, Threads = Threads ?? 0 });
 }

@@ -45,6 +45,9 @@ public static class Program
             config.AddCommand<ServeCommand>("serve")
                 .WithDescription("Serve a .lumen model: an upload page at / and a JSON API at /api/predict")
                 .WithExample("serve", "lumen-out/model.lumen");
+            config.AddCommand<CalibrateCommand>("calibrate")
+                .WithDescription("Measure a model's int8 activation ranges on a folder of images and store them in the model file (train does this at export)")
+                .WithExample("calibrate", "runs/mri/model.lumen", "samples/brain-mri");
             config.AddCommand<HealthCommand>("health")
                 .WithDescription("Ask a running Lumen service for its health (exit 0 when it answers 200): the container HEALTHCHECK")
                 .WithExample("health", "http://127.0.0.1:5000/readyz");

@@ -47,7 +47,7 @@ public static class LumenServer
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<ServerOptions>();
-            return Predictor.Load(o.ModelPath, new PredictorOptions { Device = Models.Devices.Parse(o.Device), Engine = o.Engine, Threads = o.Threads });
+            return Predictor.Load(o.ModelPath, new PredictorOptions { Device = Models.Devices.Parse(o.Device), Engine = o.Engine, Precision = o.Precision, Threads = o.Threads });
         });
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton(sp => new PredictionQueue(sp.GetRequiredService<Predictor>(), sp.GetRequiredService<ServerOptions>(), sp.GetRequiredService<ServerMetrics>()));
@@ -117,8 +117,8 @@ public static class LumenServer
                 string endpoint = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
                 if (endpoint != "/metrics") metrics.Request(endpoint, status, elapsed);
                 if (context.Items[BatchSizeKey] is int batch)
-                    requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms batch {BatchSize} engine {Engine}", context.Request.Method,
-                        context.Request.Path.Value, status, elapsed.TotalMilliseconds, batch, queue.EngineName);
+                    requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms batch {BatchSize} engine {Engine} {Precision}", context.Request.Method,
+                        context.Request.Path.Value, status, elapsed.TotalMilliseconds, batch, queue.EngineName, queue.PrecisionName);
                 else
                     requests.LogInformation("{Method} {Path} {Status} {ElapsedMs:F1} ms", context.Request.Method, context.Request.Path.Value, status, elapsed.TotalMilliseconds);
             }
@@ -165,7 +165,7 @@ public static class LumenServer
         var info = predictor.Info;
         var p = info.Preprocessing;
         return new ModelResponse(Path.GetFileName(options.ModelPath), info.Spec.Architecture, info.Spec.Weights, info.Classes, info.MultiLabel, info.Threshold,
-            info.Training.Metrics, info.Training.CreatedUtc, predictor.Engine.ToString().ToLowerInvariant(),
+            info.Training.Metrics, info.Training.CreatedUtc, predictor.Engine.ToString().ToLowerInvariant(), predictor.Precision.ToString().ToLowerInvariant(),
             new PreprocessingResponse(p.Size, p.ResizeMethod.ToString().ToLowerInvariant(), p.Normalization.Mean, p.Normalization.Std, p.Normalization.Scale, p.Normalization.Bgr),
             new LimitsResponse(options.MaxRequestBytes, options.MaxPixels));
     }

@@ -41,6 +41,9 @@ public sealed class PredictionQueue : IAsyncDisposable
     /// <summary>The engine's name as logs and metrics show it.</summary>
     public string EngineName => _predictor.Engine.ToString().ToLowerInvariant();
 
+    /// <summary>The precision's name as logs and metrics show it.</summary>
+    public string PrecisionName => _predictor.Precision.ToString().ToLowerInvariant();
+
     /// <summary>Total forward passes run (for tests and monitoring).</summary>
     public long Batches { get; private set; }
 
@@ -80,7 +83,7 @@ public sealed class PredictionQueue : IAsyncDisposable
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var predictions = _predictor.PredictBatch(batch.Select(w => w.Image).ToList());
-            _metrics.Batch(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(start), EngineName);
+            _metrics.Batch(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(start), EngineName, PrecisionName);
             Batches++;
             for (int i = 0; i < batch.Count; i++)
             {

@@ -11,7 +11,7 @@ internal sealed class ReadinessCheck(Predictor predictor, PredictionQueue queue,
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var data = new Dictionary<string, object> { ["pending"] = queue.Pending, ["capacity"] = options.QueueCapacity, ["engine"] = predictor.Engine.ToString().ToLowerInvariant() };
+        var data = new Dictionary<string, object> { ["pending"] = queue.Pending, ["capacity"] = options.QueueCapacity, ["engine"] = predictor.Engine.ToString().ToLowerInvariant(), ["precision"] = predictor.Precision.ToString().ToLowerInvariant() };
         return Task.FromResult(queue.Pending < options.QueueCapacity
             ? HealthCheckResult.Healthy("model loaded, queue has room", data)
             : HealthCheckResult.Unhealthy($"queue saturated: {queue.Pending} requests waiting", data: data));

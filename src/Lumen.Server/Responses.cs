@@ -26,10 +26,11 @@ public sealed record PredictionResponse(string Label, float Probability, IReadOn
 /// <param name="Metrics">Validation metrics recorded at export.</param>
 /// <param name="Trained">When the model file was written (UTC).</param>
 /// <param name="Engine">The inference engine serving it (onnx or torch).</param>
+/// <param name="Precision">Its number format (float32, bfloat16 or int8).</param>
 /// <param name="Preprocessing">How uploads are prepared.</param>
 /// <param name="Limits">Upload limits.</param>
 public sealed record ModelResponse(string Model, string Architecture, string Weights, IReadOnlyList<string> Classes, bool MultiLabel, double Threshold,
-    IReadOnlyDictionary<string, double> Metrics, DateTime Trained, string Engine, PreprocessingResponse Preprocessing, LimitsResponse Limits);
+    IReadOnlyDictionary<string, double> Metrics, DateTime Trained, string Engine, string Precision, PreprocessingResponse Preprocessing, LimitsResponse Limits);
 
 /// <summary>Image preparation of the served model.</summary>
 /// <param name="Size">Square side in pixels.</param>

@@ -48,9 +48,10 @@ public sealed class ServerMetrics
     }
 
     /// <summary>Records a forward pass over <paramref name="images"/> images.</summary>
-    public void Batch(int images, TimeSpan elapsed, string engine)
+    public void Batch(int images, TimeSpan elapsed, string engine, string precision)
     {
-        _batchSize.Record(images, new KeyValuePair<string, object?>("engine", engine));
-        _inferenceDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("engine", engine));
+        var tags = new TagList { { "engine", engine }, { "precision", precision } };
+        _batchSize.Record(images, tags);
+        _inferenceDuration.Record(elapsed.TotalSeconds, tags);
     }
 }

@@ -45,6 +45,9 @@ public sealed class ServerOptions
     /// <summary>The inference engine (default auto: ONNX Runtime where it can run the model).</summary>
     public InferenceEngine Engine { get; set; } = InferenceEngine.Auto;
 
+    /// <summary>The number format (default auto: int8 where the model has its calibration and the CPU has VNNI, else float32).</summary>
+    public InferencePrecision Precision { get; set; } = InferencePrecision.Auto;
+
     /// <summary>Threads of one forward pass under the ONNX engine; 0 (default) = one per core.</summary>
     [Range(0, 1024)]
     public int Threads { get; set; }

@@ -13,7 +13,7 @@ public class CliRobustnessTests
 
     public static TheoryData<string> Commands => new()
     {
-        "data", "train", "lr-find", "predict", "evaluate", "serve", "export", "interpret", "report",
+        "data", "train", "cv", "lr-find", "predict", "evaluate", "serve", "export", "interpret", "report", "calibrate", "health",
         "datasets", "datasets list", "datasets get", "datasets add", "models", "show-batch",
     };
 

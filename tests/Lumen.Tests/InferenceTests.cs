@@ -73,7 +73,7 @@ public class InferenceTests
         // The real CLI in its own process: nothing shared with this one but the model file.
         string cli = Path.Combine(AppContext.BaseDirectory, "lumen.dll");
         string csv = dir.File("predictions.csv");
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { ArgumentList = { cli, "predict", path, dir.Path, "--csv", csv, "--top", "2" }, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { ArgumentList = { cli, "predict", path, dir.Path, "--csv", csv, "--top", "2", "--precision", "float32" }, RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = System.Diagnostics.Process.Start(psi)!;
         string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
         process.WaitForExit();
@@ -122,12 +122,13 @@ public class InferenceTests
     {
         using var dir = new TempFolder();
         var (learner, path) = TrainedTiny(dir, multiLabel);
-        using var onnx = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Onnx, Threads = 1 });
+        using var onnx = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Onnx, Precision = InferencePrecision.Float32, Threads = 1 });
         using var torchEngine = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Torch });
         using var auto = Predictor.Load(path);
-        Assert.Equal(InferenceEngine.Onnx, onnx.Engine);
-        Assert.Equal(InferenceEngine.Torch, torchEngine.Engine);
-        Assert.Equal(InferenceEngine.Onnx, auto.Engine);  // resnet18 on the CPU
+        Assert.Equal((InferenceEngine.Onnx, InferencePrecision.Float32), (onnx.Engine, onnx.Precision));
+        Assert.Equal((InferenceEngine.Torch, InferencePrecision.Float32), (torchEngine.Engine, torchEngine.Precision));
+        // resnet18 on the CPU; int8 because export stored a calibration, where the CPU has VNNI.
+        Assert.Equal((InferenceEngine.Onnx, PredictorOptions.CpuHasInt8DotProduct ? InferencePrecision.Int8 : InferencePrecision.Float32), (auto.Engine, auto.Precision));
         var prepared = learner.Data.Train.Items.Concat(learner.Data.Valid.Items).Select(i => onnx.Prepare(i.Path)).ToList();
         foreach (int tta in new[] { 0, 2 })
         {
@@ -139,6 +140,80 @@ public class InferenceTests
         }
         // Batches of one and of many give the same answer (dynamic batch dimension).
         Assert.Equal(onnx.PredictBatch(prepared)[3].Probability, onnx.PredictBatch(new[] { prepared[3] })[0].Probability, 5);
+    }
+
+    [Fact]
+    public void ReducedPrecisionEnginesStayCloseToFloat32()
+    {
+        using var dir = new TempFolder();
+        var (learner, path) = TrainedTiny(dir);
+        using (var loaded = ModelFile.Load(path))
+        {
+            // Export measured the int8 ranges on the training images: one range per convolution (20 in resnet18).
+            Assert.NotNull(loaded.Calibration);
+            Assert.Equal(20, loaded.Calibration!.Convs.Count);
+            Assert.Equal(learner.Data.Train.Items.Count, loaded.Calibration.Images);
+            Assert.All(loaded.Calibration.Convs, r => Assert.True(r.OutputMin < r.OutputMax));
+        }
+        using var float32 = Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Onnx, Precision = InferencePrecision.Float32 });
+        using var int8 = Predictor.Load(path, new PredictorOptions { Precision = InferencePrecision.Int8 });
+        using var bf16 = Predictor.Load(path, new PredictorOptions { Precision = InferencePrecision.BFloat16 });
+        Assert.Equal((InferenceEngine.Onnx, InferenceEngine.Torch), (int8.Engine, bf16.Engine));
+        var prepared = learner.Data.Train.Items.Concat(learner.Data.Valid.Items).Select(i => float32.Prepare(i.Path)).ToList();
+        using var reference = float32.Probabilities(prepared);
+        foreach (var (name, predictor, tolerance) in new[] { ("int8", int8, 0.05f), ("bfloat16", bf16, 0.03f) })
+        {
+            using var p = predictor.Probabilities(prepared);
+            float worst = (p - reference).abs().max().item<float>();
+            Assert.True(worst < tolerance, $"{name}: largest probability difference {worst}");
+            Assert.True(worst > 0, $"{name}: identical to float32, so it did not run in reduced precision");
+        }
+    }
+
+    [Fact]
+    public void Int8NeedsACalibrationAndAddCalibrationStoresOne()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 3, size: 40);
+        string path = TinyModel.Save(dir.File("m.lumen"));  // written without a calibration
+        var error = Assert.Throws<OptionException>(() => Predictor.Load(path, new PredictorOptions { Precision = InferencePrecision.Int8 }));
+        Assert.Equal("Precision", error.Option);
+        Assert.Equal("Precision", Assert.Throws<OptionException>(() => Predictor.Load(path, new PredictorOptions { Engine = InferenceEngine.Torch, Precision = InferencePrecision.Int8 })).Option);
+        byte[] weightsBefore = ReadEntry(path, "weights.safetensors");
+        var info = ModelFile.ReadInfo(path);
+        var images = Directory.GetFiles(dir.Path, "*.png", SearchOption.AllDirectories).Select(info.Preprocessing.Prepare).ToList();
+        var calibration = ModelFile.AddCalibration(path, images, "test images");
+        Assert.Equal(6, calibration.Images);
+        Assert.Equal(weightsBefore, ReadEntry(path, "weights.safetensors"));
+        using var int8 = Predictor.Load(path, new PredictorOptions { Precision = InferencePrecision.Int8 });
+        Assert.Equal(1f, int8.Predict(images.Count > 0 ? Directory.GetFiles(dir.Path, "*.png", SearchOption.AllDirectories)[0] : "").Probabilities.Sum(c => c.Probability), 3);
+    }
+
+    [Fact]
+    public void CalibrateCommandAddsTheCalibrationAndPredictUsesInt8WhereTheCpuAllows()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 4, size: 40, prefix: "images");
+        string path = TinyModel.Save(dir.File("m.lumen"));
+        var (code, output) = LumenProcess.Run("calibrate", path, dir.File("images"), "--images", "5");
+        Assert.True(code == 0, output);
+        Assert.Contains("measured on 5 images", output);
+        using (var loaded = ModelFile.Load(path)) Assert.Equal(5, loaded.Calibration!.Images);
+        (code, output) = LumenProcess.Run("predict", path, dir.File("images"));
+        Assert.True(code == 0, output);
+        Assert.Contains(PredictorOptions.CpuHasInt8DotProduct ? "onnx int8" : "onnx float32", output);
+        (code, output) = LumenProcess.Run("calibrate", path, dir.File("nothing-here"));
+        Assert.Equal(1, code);
+        Assert.Contains("is not a folder", output);
+    }
+
+    private static byte[] ReadEntry(string zipPath, string name)
+    {
+        using var zip = ZipFile.OpenRead(zipPath);
+        using var stream = zip.GetEntry(name)!.Open();
+        using var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        return memory.ToArray();
     }
 
     [Fact]

@@ -73,7 +73,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
             {
                 ConsoleProgress.Run(progress =>
                 {
-                    using var task = progress.Start($"Predicting ({predictor.Engine.ToString().ToLowerInvariant()})", files.Count);
+                    using var task = progress.Start($"Predicting ({Describe(predictor)})", files.Count);
                     foreach (var batch in BulkPrediction.Run(predictor, files, options, ctrlC.Token).Chunk(settings.BatchSize))
                     {
                         csv?.Write(batch);
@@ -110,9 +110,11 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
             AnsiConsole.Write(table);
         }
         int done = files.Count - skipped.Count;
-        Say.Line($"{done} image(s) predicted in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} img/s, {predictor.Engine.ToString().ToLowerInvariant()} engine), {skipped.Count} skipped"
+        Say.Line($"{done} image(s) predicted in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} img/s, {Describe(predictor)}), {skipped.Count} skipped"
                  + (already > 0 ? $", {already} kept from the earlier run" : "")
                  + (settings.Csv is null ? "" : $"; CSV written to {Path.GetFullPath(settings.Csv)}"));
         return done + already == 0 ? 1 : 0;
     }
+
+    private static string Describe(Predictor predictor) => $"{predictor.Engine.ToString().ToLowerInvariant()} {predictor.Precision.ToString().ToLowerInvariant()}";
 }

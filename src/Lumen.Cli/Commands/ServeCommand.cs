@@ -47,6 +47,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         // Fail on a bad model file or engine name before binding the port.
         Lumen.Inference.ModelFile.ReadInfo(settings.Model);
         var engine = settings.Engine is null ? (Lumen.Inference.InferenceEngine?)null : settings.ParsedEngine;
+        var precision = settings.Precision is null ? (Lumen.Inference.InferencePrecision?)null : settings.ParsedPrecision;
         // Only the flags given override the configuration.
         void Flags(ServerOptions o)
         {
@@ -57,6 +58,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
             if (settings.QueueCapacity is { } capacity) o.QueueCapacity = capacity;
             if (settings.Device is { } device) o.Device = device;
             if (engine is { } e) o.Engine = e;
+            if (precision is { } p) o.Precision = p;
             if (settings.Threads is { } threads) o.Threads = threads;
             if (settings.Verbose is { } verbose) o.Verbose = verbose;
         }

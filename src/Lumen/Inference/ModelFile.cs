@@ -58,8 +58,12 @@ public sealed record TrainingImages(IReadOnlySet<string> Train, IReadOnlySet<str
 /// <param name="info">The file's metadata.</param>
 /// <param name="images">The images it was trained on; null for files written before Lumen recorded them.</param>
 /// <param name="ownsModel">False when the network belongs to someone else (a learner) and must outlive this.</param>
-public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImages? images = null, bool ownsModel = true) : IDisposable
+/// <param name="calibration">The int8 calibration the file holds, if any.</param>
+public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImages? images = null, bool ownsModel = true, Int8Calibration? calibration = null) : IDisposable
 {
+    /// <summary>The activation ranges int8 inference needs (null when the file has none: <see cref="ModelFile.AddCalibration"/>).</summary>
+    public Int8Calibration? Calibration { get; } = calibration;
+
     /// <summary>Which images the model was trained and validated on (null when the file does not say).</summary>
     public TrainingImages? Images { get; } = images;
 
@@ -91,11 +95,26 @@ public static class ModelFile
 
     internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
 
-    /// <summary>Exports a trained learner (fastai's <c>learn.export</c>).</summary>
+    /// <summary>
+    /// Exports a trained learner (fastai's <c>learn.export</c>). For architectures with an ONNX graph the
+    /// file also gets its int8 calibration, measured on up to <see cref="Int8Calibration.DefaultImages"/>
+    /// training images (a few seconds), so int8 inference needs nothing but the file.
+    /// </summary>
     public static ModelInfo Export(Learner learner, string path)
     {
         var info = Describe(learner);
-        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, TrainingImages.Of(learner.Data));
+        Int8Calibration? calibration = null;
+        if (OnnxExport.Supports(learner.Model) && learner.Data.Train.Items.Count > 0)
+        {
+            learner.Model.eval();
+            var items = learner.Data.Train.Items;
+            // Evenly spaced over the (class-ordered) training items, so every class is represented.
+            int count = Math.Min(Int8Calibration.DefaultImages, items.Count);
+            var prepared = Enumerable.Range(0, count).Select(i => info.Preprocessing.Prepare(items[(int)((long)i * items.Count / count)].Path)).ToList();
+            using (no_grad())
+                calibration = Int8Calibration.Measure(learner.Model, info, prepared, $"{count} training images");
+        }
+        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, TrainingImages.Of(learner.Data), calibration);
     }
 
     /// <summary>What an export of <paramref name="learner"/> would record (the weights' checksum is left empty).</summary>
@@ -115,7 +134,7 @@ public static class ModelFile
 
     /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>
     public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, bool multiLabel, double threshold, Preprocessing preprocessing, TrainingInfo training, string path,
-        TrainingImages? images = null)
+        TrainingImages? images = null, Int8Calibration? calibration = null)
     {
         byte[] weights;
         using (var memory = new MemoryStream())
@@ -135,8 +154,41 @@ public static class ModelFile
             if (images is not null)
                 using (var writer = new StreamWriter(zip.CreateEntry(ImagesEntry).Open()))
                     writer.Write(JsonSerializer.Serialize(new ImagesDocument(images.Train.Order(StringComparer.Ordinal).ToList(), images.Valid.Order(StringComparer.Ordinal).ToList()), Json));
+            if (calibration is not null)
+                using (var writer = new StreamWriter(zip.CreateEntry(CalibrationEntry).Open()))
+                    writer.Write(JsonSerializer.Serialize(calibration, Json));
         });
         return info;
+    }
+
+    /// <summary>
+    /// Measures the int8 calibration of the model in <paramref name="path"/> on <paramref name="prepared"/>
+    /// images and stores it in the file (atomically; the rest of the file is kept byte for byte).
+    /// </summary>
+    /// <exception cref="LumenException">The file is not a Lumen model, or its architecture has no ONNX graph.</exception>
+    public static Int8Calibration AddCalibration(string path, IReadOnlyList<RgbImage> prepared, string source)
+    {
+        Int8Calibration calibration;
+        using (var loaded = Load(path))
+            calibration = Int8Calibration.Measure(loaded.Model, loaded.Info, prepared, source);
+        var entries = new List<(string Name, byte[] Bytes)>();
+        using (var zip = Open(path))
+            foreach (var entry in zip.Entries.Where(e => e.FullName != CalibrationEntry))
+            {
+                using var memory = new MemoryStream();
+                using (var s = entry.Open()) s.CopyTo(memory);
+                entries.Add((entry.FullName, memory.ToArray()));
+            }
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            foreach (var (name, bytes) in entries)
+                using (var s = zip.CreateEntry(name, name == "weights.safetensors" ? CompressionLevel.NoCompression : CompressionLevel.Optimal).Open())
+                    s.Write(bytes);
+            using var writer = new StreamWriter(zip.CreateEntry(CalibrationEntry).Open());
+            writer.Write(JsonSerializer.Serialize(calibration, Json));
+        });
+        return calibration;
     }
 
     /// <summary>Reads only the metadata.</summary>
@@ -177,10 +229,26 @@ public static class ModelFile
         }
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
         model.eval();
-        return new LoadedModel(model, info, ReadImages(zip, path));
+        return new LoadedModel(model, info, ReadImages(zip, path), calibration: ReadCalibration(zip, path));
     }
 
     private const string ImagesEntry = "images.json";
+
+    private const string CalibrationEntry = "int8-calibration.json";
+
+    private static Int8Calibration? ReadCalibration(ZipArchive zip, string path)
+    {
+        if (zip.GetEntry(CalibrationEntry) is not { } entry) return null;
+        try
+        {
+            using var reader = new StreamReader(entry.Open());
+            return JsonSerializer.Deserialize<Int8Calibration>(reader.ReadToEnd(), Json);
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException)
+        {
+            throw new LumenException($"'{path}' is corrupt: its {CalibrationEntry} cannot be read ({e.Message})", e);
+        }
+    }
 
     private sealed record ImagesDocument(List<string> Train, List<string> Valid);
 

@@ -36,19 +36,45 @@ public static class OnnxExport
     /// <exception cref="LumenException">The architecture is not supported.</exception>
     public static byte[] ToBytes(VisionModel model, ModelInfo info) => Build(model, info).ToByteArray();
 
-    private static ModelProto Build(VisionModel model, ModelInfo info)
+    /// <summary>
+    /// The int8 graph of <paramref name="model"/> in ONNX's QDQ form, which ONNX Runtime runs with integer
+    /// convolutions (VNNI where the CPU has it): every convolution, with its BatchNorm folded in, gets
+    /// per-channel symmetric int8 weights, an int32 bias, and uint8 input and output activations whose
+    /// ranges come from <paramref name="calibration"/>. The pooling and the head stay float.
+    /// </summary>
+    /// <exception cref="LumenException">The architecture is not supported, or the calibration is for another network.</exception>
+    public static byte[] ToInt8Bytes(VisionModel model, ModelInfo info, Int8Calibration calibration) =>
+        Build(model, info, new OnnxGraphBuilder { Form = ConvForm.Int8, Ranges = calibration.Convs }).ToByteArray();
+
+    /// <summary>
+    /// The float graph with BatchNorm folded into the convolutions (what the int8 graph quantizes), and
+    /// the names of each convolution's input and output tensor, in order, for calibration.
+    /// </summary>
+    internal static (byte[] Graph, IReadOnlyList<(string Input, string Output)> Convs) ToCalibrationBytes(VisionModel model, ModelInfo info)
+    {
+        var g = new OnnxGraphBuilder { Form = ConvForm.Folded };
+        var proto = Build(model, info, g);
+        // Expose the intermediate tensors as outputs so that one run yields all their ranges.
+        foreach (string name in g.ConvTensors.SelectMany(c => new[] { c.Input, c.Output }).Distinct().Where(n => n != "input"))
+            proto.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
+        return (proto.ToByteArray(), g.ConvTensors);
+    }
+
+    private static ModelProto Build(VisionModel model, ModelInfo info, OnnxGraphBuilder? builder = null)
     {
         if (!Supports(model))
             throw new LumenException($"ONNX export supports the ResNet family (resnet*, resnext*, wide_resnet*), not {model.Architecture.Name}");
         model.eval();
-        var g = new OnnxGraphBuilder();
+        var g = builder ?? new OnnxGraphBuilder();
         string x = "input";
-        foreach (var (name, module) in model.Body.named_children())
+        var body = model.Body.named_children().ToList();
+        for (int i = 0; i < body.Count; i++)
         {
+            var (name, module) = body[i];
             x = module switch
             {
-                Conv2d conv => g.Conv(conv.weight, null, x, kernel: 7, stride: 2, pad: 3, groups: 1),
-                BatchNorm2d bn => g.BatchNorm(bn, x),
+                // The stem: a 7×7 convolution and its BatchNorm.
+                Conv2d conv when i + 1 < body.Count && body[i + 1].module is BatchNorm2d bn => g.ConvBn(conv.weight, bn, x, kernel: 7, stride: 2, pad: 3, groups: 1, ref i),
                 ReLU => g.Node("Relu", x),
                 MaxPool2d => g.Node("MaxPool", new[] { x }, OnnxGraphBuilder.Ints("kernel_shape", 3, 3), OnnxGraphBuilder.Ints("strides", 2, 2), OnnxGraphBuilder.Ints("pads", 1, 1, 1, 1)),
                 Sequential stage => stage.named_children().Aggregate(x, (input, block) => Block(g, block.module, input)),
@@ -112,15 +138,15 @@ public static class OnnxExport
         {
             case Models.ResNet.BasicBlock b:
             {
-                string y = g.Node("Relu", g.BatchNorm(b.bn1, g.Conv(b.conv1.weight, null, input, 3, b._stride, 1, 1)));
-                y = g.BatchNorm(b.bn2, g.Conv(b.conv2.weight, null, y, 3, 1, 1, 1));
+                string y = g.Node("Relu", g.ConvBn(b.conv1.weight, b.bn1, input, 3, b._stride, 1, 1));
+                y = g.ConvBn(b.conv2.weight, b.bn2, y, 3, 1, 1, 1);
                 return g.Node("Relu", g.Node("Add", new[] { y, b.downsample is null ? input : Downsample(g, b.downsample, input) }));
             }
             case Models.ResNet.Bottleneck b:
             {
-                string y = g.Node("Relu", g.BatchNorm(b.bn1, g.Conv(b.conv1.weight, null, input, 1, 1, 0, 1)));
-                y = g.Node("Relu", g.BatchNorm(b.bn2, g.Conv(b.conv2.weight, null, y, 3, b._stride, 1, b._groups)));
-                y = g.BatchNorm(b.bn3, g.Conv(b.conv3.weight, null, y, 1, 1, 0, 1));
+                string y = g.Node("Relu", g.ConvBn(b.conv1.weight, b.bn1, input, 1, 1, 0, 1));
+                y = g.Node("Relu", g.ConvBn(b.conv2.weight, b.bn2, y, 3, b._stride, 1, b._groups));
+                y = g.ConvBn(b.conv3.weight, b.bn3, y, 1, 1, 0, 1);
                 return g.Node("Relu", g.Node("Add", new[] { y, b.downsample is null ? input : Downsample(g, b.downsample, input) }));
             }
             default:
@@ -133,10 +159,23 @@ public static class OnnxExport
     {
         var parts = downsample.named_children().ToDictionary(c => c.name, c => c.module);
         var conv = (Models.ResNet.PointwiseConv)parts["0"];
-        return g.BatchNorm((BatchNorm2d)parts["1"], g.Conv(conv.weight, null, input, 1, conv.Stride, 0, 1));
+        return g.ConvBn(conv.weight, (BatchNorm2d)parts["1"], input, 1, conv.Stride, 0, 1);
     }
 }
 
+
+/// <summary>How <c>OnnxGraphBuilder.ConvBn</c> writes a convolution and its BatchNorm.</summary>
+internal enum ConvForm
+{
+    /// <summary>Conv, then BatchNormalization (the exported file: the network as trained).</summary>
+    Float,
+
+    /// <summary>One Conv with the BatchNorm folded into its weights and bias (calibration).</summary>
+    Folded,
+
+    /// <summary>The folded Conv in QDQ int8 form.</summary>
+    Int8,
+}
 
 /// <summary>Builds an ONNX graph: nodes with generated names, float initializers, value infos.</summary>
 internal sealed class OnnxGraphBuilder
@@ -144,6 +183,89 @@ internal sealed class OnnxGraphBuilder
     private int _counter;
 
     public GraphProto Graph { get; } = new();
+
+    public ConvForm Form { get; init; } = ConvForm.Float;
+
+    /// <summary>Int8: each convolution's calibrated ranges, in graph order.</summary>
+    public IReadOnlyList<ConvRange>? Ranges { get; init; }
+
+    /// <summary>Each convolution's input and (pre-quantization) output tensor, in graph order.</summary>
+    public List<(string Input, string Output)> ConvTensors { get; } = new();
+
+    /// <summary>The stem's Conv followed by its BatchNorm (skips the BatchNorm's position in <paramref name="index"/>).</summary>
+    public string ConvBn(Tensor weight, BatchNorm2d bn, string input, int kernel, int stride, int pad, int groups, ref int index)
+    {
+        index++;
+        return ConvBn(weight, bn, input, kernel, stride, pad, groups);
+    }
+
+    /// <summary>A convolution followed by inference-mode BatchNorm, in this builder's <see cref="Form"/>.</summary>
+    public string ConvBn(Tensor weight, BatchNorm2d bn, string input, int kernel, int stride, int pad, int groups)
+    {
+        if (Form == ConvForm.Float) return BatchNorm(bn, Conv(weight, null, input, kernel, stride, pad, groups));
+        using var scope = NewDisposeScope();
+        // BatchNorm folded: w' = w·γ/√(var+ε) per output channel, b' = β − mean·γ/√(var+ε).
+        var factor = bn.weight!.detach() / (bn.running_var!.detach() + 1e-5).sqrt();
+        var w = weight.detach() * factor.view(-1, 1, 1, 1);
+        var b = bn.bias!.detach() - bn.running_mean!.detach() * factor;
+        if (Form == ConvForm.Folded)
+        {
+            string folded = Conv(w, b, input, kernel, stride, pad, groups);
+            ConvTensors.Add((input, folded));
+            return folded;
+        }
+        int k = ConvTensors.Count;
+        if (Ranges is null || k >= Ranges.Count)
+            throw new LumenException($"the int8 calibration has {Ranges?.Count ?? 0} convolutions, but this network has more; calibrate the model again");
+        var range = Ranges[k];
+        var (inputScale, inputZero) = Activation(range.InputMin, range.InputMax);
+        string x = QuantizeDequantize(input, inputScale, inputZero);
+        // Weights: symmetric int8 per output channel; bias: int32 at the scale input·weight.
+        var weightScale = w.abs().amax(new long[] { 1, 2, 3 }).clamp_min(1e-12) / 127;
+        var quantized = (w / weightScale.view(-1, 1, 1, 1)).round().clamp(-127, 127).to(ScalarType.Int8);
+        var biasScale = weightScale * inputScale;
+        var bias = (b / biasScale).round().to(ScalarType.Int32);
+        string wd = Node("DequantizeLinear", new[] { RawInitializer("w_q", quantized, TensorProto.Types.DataType.Int8), Initializer("w_scale", weightScale) }, Int("axis", 0));
+        string bd = Node("DequantizeLinear", new[] { RawInitializer("b_q", bias, TensorProto.Types.DataType.Int32), Initializer("b_scale", biasScale) }, Int("axis", 0));
+        string y = Node("Conv", new[] { x, wd, bd }, Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad), Int("group", groups));
+        ConvTensors.Add((input, y));
+        var (outputScale, outputZero) = Activation(range.OutputMin, range.OutputMax);
+        return QuantizeDequantize(y, outputScale, outputZero);
+    }
+
+    /// <summary>Asymmetric uint8 parameters covering [min, max] (widened to include 0, as ONNX requires).</summary>
+    private static (float Scale, byte Zero) Activation(float min, float max)
+    {
+        min = Math.Min(min, 0);
+        max = Math.Max(max, 0);
+        float scale = Math.Max((max - min) / 255f, 1e-8f);
+        return (scale, (byte)Math.Clamp(Math.Round(-min / scale), 0, 255));
+    }
+
+    private string QuantizeDequantize(string input, float scale, byte zero)
+    {
+        string s = ScalarInitializer("act_scale", BitConverter.GetBytes(scale), TensorProto.Types.DataType.Float);
+        string z = ScalarInitializer("act_zero", new[] { zero }, TensorProto.Types.DataType.Uint8);
+        return Node("DequantizeLinear", new[] { Node("QuantizeLinear", new[] { input, s, z }), s, z });
+    }
+
+    private string ScalarInitializer(string stem, byte[] bytes, TensorProto.Types.DataType type)
+    {
+        string name = Fresh(stem);
+        Graph.Initializer.Add(new TensorProto { Name = name, DataType = (int)type, RawData = ByteString.CopyFrom(bytes) });
+        return name;
+    }
+
+    /// <summary>An initializer of an integer tensor (int8 or int32), stored as raw little-endian bytes.</summary>
+    private string RawInitializer(string stem, Tensor value, TensorProto.Types.DataType type)
+    {
+        string name = Fresh(stem);
+        using var cpu = value.cpu().contiguous();
+        var t = new TensorProto { Name = name, DataType = (int)type, RawData = ByteString.CopyFrom(cpu.bytes) };
+        t.Dims.AddRange(cpu.shape);
+        Graph.Initializer.Add(t);
+        return name;
+    }
 
     public string Fresh(string stem) => $"{stem}_{_counter++}";
 

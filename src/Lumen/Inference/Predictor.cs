@@ -42,25 +42,36 @@ public sealed class Predictor : IDisposable
         _loaded = loaded;
         _device = device;
         _transform = loaded.Info.Preprocessing.ItemTransform;
-        _engine = CreateEngine(loaded, device, options);
+        (_engine, Precision) = CreateEngine(loaded, device, options);
     }
 
-    private static IForwardEngine CreateEngine(LoadedModel loaded, Device device, PredictorOptions options)
+    private static (IForwardEngine Engine, InferencePrecision Precision) CreateEngine(LoadedModel loaded, Device device, PredictorOptions options)
     {
         if (options.Threads < 0) throw new OptionException("Threads", $"must be 0 (one per core) or more, got {options.Threads}");
         bool onnxRuns = device.type == DeviceType.CPU && OnnxExport.Supports(loaded.Model);
-        switch (options.Engine)
+        var asked = options.Precision;
+        var engine = options.Engine switch
         {
-            case InferenceEngine.Onnx when device.type != DeviceType.CPU:
-                throw new OptionException("Engine", $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
-            case InferenceEngine.Onnx when !onnxRuns:
-                throw new OptionException("Engine", $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
-            case InferenceEngine.Onnx:
-            case InferenceEngine.Auto when onnxRuns:
-                return new OnnxForward(loaded.Model, loaded.Info, options.Threads);
-            default:
-                return new TorchForward(loaded.Model, loaded.Info.MultiLabel);
-        }
+            InferenceEngine.Auto when asked == InferencePrecision.BFloat16 => InferenceEngine.Torch,
+            InferenceEngine.Auto when asked == InferencePrecision.Int8 || onnxRuns => InferenceEngine.Onnx,
+            InferenceEngine.Auto => InferenceEngine.Torch,
+            var chosen => chosen,
+        };
+        if (engine == InferenceEngine.Onnx && device.type != DeviceType.CPU)
+            throw new OptionException("Engine", $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
+        if (engine == InferenceEngine.Onnx && !onnxRuns)
+            throw new OptionException("Engine", $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
+        var precision = asked != InferencePrecision.Auto ? asked
+            : engine == InferenceEngine.Onnx && loaded.Calibration is not null && PredictorOptions.CpuHasInt8DotProduct ? InferencePrecision.Int8
+            : InferencePrecision.Float32;
+        if (precision == InferencePrecision.Int8 && engine != InferenceEngine.Onnx)
+            throw new OptionException("Precision", "int8 runs on the onnx engine");
+        if (precision == InferencePrecision.BFloat16 && engine != InferenceEngine.Torch)
+            throw new OptionException("Precision", "bfloat16 runs on the torch engine");
+        IForwardEngine forward = engine == InferenceEngine.Onnx
+            ? new OnnxForward(loaded, options.Threads, int8: precision == InferencePrecision.Int8)
+            : new TorchForward(loaded, bfloat16: precision == InferencePrecision.BFloat16);
+        return (forward, precision);
     }
 
     /// <summary>
@@ -70,7 +81,7 @@ public sealed class Predictor : IDisposable
     /// <remarks>Runs on TorchSharp: the learner's weights change as it trains, an ONNX graph would be a stale copy.</remarks>
     public static Predictor ForLearner(Learner learner) =>
         new(new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false), learner.Model.parameters().First().device,
-            new PredictorOptions { Engine = InferenceEngine.Torch });
+            new PredictorOptions { Engine = InferenceEngine.Torch, Precision = InferencePrecision.Float32 });
 
     /// <summary>Loads a <c>.lumen</c> file on <paramref name="device"/> (default CPU) with the automatic engine.</summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
@@ -96,6 +107,9 @@ public sealed class Predictor : IDisposable
 
     /// <summary>The engine computing forward passes (never <see cref="InferenceEngine.Auto"/>: what auto chose).</summary>
     public InferenceEngine Engine => _engine.Kind;
+
+    /// <summary>The number format of forward passes (never <see cref="InferencePrecision.Auto"/>: what auto chose).</summary>
+    public InferencePrecision Precision { get; }
 
     /// <summary>The model's metadata.</summary>
     public ModelInfo Info => _loaded.Info;

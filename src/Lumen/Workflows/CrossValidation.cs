@@ -190,7 +190,8 @@ public static class CrossValidation
     {
         string modelPath = trained.ModelPath!;
         var data = trained.Learner.Data;
-        using var predictor = Predictor.Load(modelPath);
+        // The recipe is scored as trained (float32), through the same preprocessing and ONNX graph as serving.
+        using var predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Float32 });
         var (predictions, skipped) = Evaluation.Predict(predictor, data.Valid.Items, tta, progress: progress);
         using (predictions)
         {
