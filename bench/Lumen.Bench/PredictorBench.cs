@@ -33,7 +33,18 @@ internal static class PredictorBench
         string work = Path.Combine(Path.GetTempPath(), "lumen-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         string modelPath = Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size);
-        using var onnxPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Onnx });
+        using (var loaded = ModelFile.Load(modelPath))
+            if (loaded.Calibration is null)
+            {
+                // A model without its int8 calibration (the random one, or an older file): measure it on the sample, in a copy.
+                string calibrated = Path.Combine(work, "calibrated.lumen");
+                File.Copy(modelPath, calibrated);
+                var sample = FolderSource.ImageFiles(Program.DefaultData()).Where((_, i) => i % 7 == 0).Take(Int8Calibration.DefaultImages);
+                ModelFile.AddCalibration(calibrated, sample.Select(loaded.Info.Preprocessing.Prepare).ToList(), "bench sample");
+                modelPath = calibrated;
+            }
+        using var onnxPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Onnx, Precision = InferencePrecision.Float32 });
+        using var int8Predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Int8 });
         using var torchPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Torch });
         size = onnxPredictor.Info.Preprocessing.Size;
         var image = RgbImage.Filled(size, size, 120, 80, 60);
@@ -46,9 +57,10 @@ internal static class PredictorBench
 
         Console.WriteLine($"predictor benchmark: {Path.GetFileName(modelPath)} ({onnxPredictor.Info.Spec.Architecture}, {size}px), {Environment.ProcessorCount} cores, ~{seconds}s per cell; img/s on decoded tensors");
         var onnxLatency = Latencies(() => onnxPredictor.PredictBatch(new[] { image }), seconds);
+        var int8Latency = Latencies(() => int8Predictor.PredictBatch(new[] { image }), seconds);
         var torchLatency = Latencies(() => torchPredictor.PredictBatch(new[] { image }), seconds);
         var ortLatency = Latencies(() => Run(session, one, 1, size), seconds);
-        Console.WriteLine($"single image p50  lumen-onnx {P(onnxLatency, 50),6:F1} ms | lumen-torch {P(torchLatency, 50),6:F1} ms | bare onnxruntime {P(ortLatency, 50),6:F1} ms"
+        Console.WriteLine($"single image p50  lumen-onnx {P(onnxLatency, 50),6:F1} ms | lumen-int8 {P(int8Latency, 50),6:F1} ms | lumen-torch {P(torchLatency, 50),6:F1} ms | bare onnxruntime {P(ortLatency, 50),6:F1} ms"
                           + (python is null ? "" : $" | pytorch {1000 / python["bs1"],6:F1} ms (mean)") + $" | lumen-onnx/ort {P(ortLatency, 50) / P(onnxLatency, 50):F2}x speed");
         double ortAtBulk = 0;
         foreach (int bs in new[] { 8, 32 }.Union(new[] { bulkBatch }))
@@ -56,11 +68,12 @@ internal static class PredictorBench
             var batch = Enumerable.Repeat(image, bs).ToList();
             float[] many = Enumerable.Range(0, bs).SelectMany(_ => one).ToArray();
             double lumenOnnx = Throughput(() => onnxPredictor.PredictBatch(batch), bs, seconds);
+            double lumenInt8 = Throughput(() => int8Predictor.PredictBatch(batch), bs, seconds);
             double lumenTorch = Throughput(() => torchPredictor.PredictBatch(batch), bs, seconds);
             double ort = Throughput(() => Run(session, many, bs, size), bs, seconds);
             if (bs == bulkBatch) ortAtBulk = ort;
             string torchColumn = python is not null && python.TryGetValue($"bs{bs}", out double py) ? $" | pytorch {py,6:F1}" : "";
-            Console.WriteLine($"batch {bs,2}  lumen-onnx {lumenOnnx,6:F1} | lumen-torch {lumenTorch,6:F1} | bare onnxruntime {ort,6:F1}{torchColumn} | lumen-onnx/ort {lumenOnnx / ort:F2}x, lumen-torch/ort {lumenTorch / ort:F2}x");
+            Console.WriteLine($"batch {bs,2}  lumen-onnx {lumenOnnx,6:F1} | lumen-int8 {lumenInt8,6:F1} | lumen-torch {lumenTorch,6:F1} | bare onnxruntime {ort,6:F1}{torchColumn} | lumen-onnx/ort {lumenOnnx / ort:F2}x, lumen-int8/ort {lumenInt8 / ort:F2}x, lumen-torch/ort {lumenTorch / ort:F2}x");
         }
 
         string folder = Program.Option(args, "--folder", "");
@@ -77,20 +90,23 @@ internal static class PredictorBench
                 }
         }
         var files = FolderSource.ImageFiles(folder).ToList();
-        var clock = Stopwatch.StartNew();
-        int predicted = 0;
-        using (var csv = PredictionCsv.Open(Path.Combine(work, "predictions.csv"), 3, resume: false))
+        foreach (var (name, predictor) in new[] { ("float32", onnxPredictor), ("int8", int8Predictor) })
         {
-            foreach (var rows in BulkPrediction.Run(onnxPredictor, files, new BulkPredictionOptions { BatchSize = bulkBatch }).Chunk(bulkBatch))
+            var clock = Stopwatch.StartNew();
+            int predicted = 0;
+            using (var csv = PredictionCsv.Open(Path.Combine(work, "predictions.csv"), 3, resume: false))
             {
-                csv.Write(rows);
-                csv.Flush();
-                predicted += rows.Count(r => r.Prediction is not null);
+                foreach (var rows in BulkPrediction.Run(predictor, files, new BulkPredictionOptions { BatchSize = bulkBatch }).Chunk(bulkBatch))
+                {
+                    csv.Write(rows);
+                    csv.Flush();
+                    predicted += rows.Count(r => r.Prediction is not null);
+                }
+                csv.Complete();
             }
-            csv.Complete();
+            double endToEnd = predicted / clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"folder   {files.Count} files, decode + predict ({name}) + CSV at batch {bulkBatch}: lumen {endToEnd:F1} img/s | bare onnxruntime float32 on decoded tensors {ortAtBulk:F1} img/s | ratio {endToEnd / ortAtBulk:F2}x");
         }
-        double endToEnd = predicted / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"folder   {files.Count} files ({Path.GetFileName(folder)}), decode + predict + CSV at batch {bulkBatch}: lumen {endToEnd:F1} img/s | bare onnxruntime on decoded tensors {ortAtBulk:F1} img/s | ratio {endToEnd / ortAtBulk:F2}x");
         Directory.Delete(work, true);
         return 0;
     }

@@ -73,17 +73,21 @@ public static class Program
         });
         try
         {
-            return app.Run(args);
+            int code = app.Run(args);
+            Cluster.Finish();
+            return code;
         }
         catch (Exception e) when (e is LumenException or CommandParseException or CommandRuntimeException)
         {
             Console.Error.WriteLine($"lumen: error: {UserMessage(e)}");
+            Cluster.AbortOnError(1);
             return 1;
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("LUMEN_DEBUG") != "1")
         {
             Console.Error.WriteLine($"lumen: unexpected error ({e.GetType().Name}): {e.Message}");
             Console.Error.WriteLine("lumen: set LUMEN_DEBUG=1 to see the stack trace, and please report it.");
+            Cluster.AbortOnError(2);
             return 2;
         }
     }

@@ -8,7 +8,7 @@ namespace Lumen.Cli;
 internal class RecipeSettings : TrainSettings
 {
     [CommandOption("--epochs <N>")]
-    [Description("Epochs with the whole network unfrozen (fine_tune's epochs; default: chosen from the number of training images, 4 to 12)")]
+    [Description("Epochs with the whole network unfrozen (fine_tune's epochs; 0 trains the head only; default: chosen from the number of training images, 4 to 12)")]
     public int? Epochs { get; init; }
 
     [CommandOption("--freeze-epochs <N>")]
@@ -37,7 +37,7 @@ internal class RecipeSettings : TrainSettings
     public TrainRequest ToTrainRequest(string outputFolder) => new()
     {
         Data = ToDataSource(), OutputFolder = outputFolder, DataOptions = ToDataOptions(), Architecture = Arch,
-        Weights = Weights, Training = ToTrainingOptions(), Epochs = Epochs, FreezeEpochs = FreezeEpochs,
+        Weights = Weights, Head = ToHeadOptions(), Training = ToTrainingOptions(), Epochs = Epochs, FreezeEpochs = FreezeEpochs,
         Lr = Lr.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : ParseLr(Lr), Resume = Resume,
         EarlyStopping = EarlyStopping, SaveBest = SaveBest, Device = ResolveDevice(),
     };

@@ -16,6 +16,19 @@ internal class TrainSettings : DataSettings
     [DefaultValue("default")]
     public string Weights { get; init; } = "default";
 
+    [CommandOption("--head <HEAD>")]
+    [Description("fastai (default: concat pooling, BatchNorm, dropout, a hidden layer of 512) or plain (average pooling and one linear layer, as torchvision)")]
+    [DefaultValue("fastai")]
+    public string Head { get; init; } = "fastai";
+
+    /// <summary>The head named by --head.</summary>
+    public Lumen.Models.HeadOptions ToHeadOptions() => Head.ToLowerInvariant() switch
+    {
+        "fastai" => Lumen.Models.HeadOptions.Default,
+        "plain" => new Lumen.Models.HeadOptions { Plain = true },
+        _ => throw new LumenException($"--head must be fastai or plain, got '{Head}'"),
+    };
+
     [CommandOption("--device <DEVICE>")]
     [Description("auto, cpu, cuda or cuda:N")]
     [DefaultValue("auto")]

@@ -51,9 +51,14 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         else
             throw new LumenException($"'{settings.Input}' is neither an image file nor a folder");
         if (files.Count == 0) throw new LumenException($"no images found in '{settings.Input}'");
+        // Under mpirun each process predicts one block of the files into its own part of the CSV; rank 0 merges them.
+        var group = Cluster.Group;
+        if (group is not null && settings.Csv is null) throw new LumenException("--csv is needed when predicting with several processes (mpirun): their rows are merged into it");
+        string? csvPath = group is null || settings.Csv is null ? settings.Csv : PredictionCsv.PartPath(settings.Csv, group.Rank, group.Size);
+        if (group is not null) files = files.Skip(files.Count * group.Rank / group.Size).Take(files.Count * (group.Rank + 1) / group.Size - files.Count * group.Rank / group.Size).ToList();
         using var predictor = settings.LoadPredictor();
 
-        using var csv = settings.Csv is null ? null : PredictionCsv.Open(settings.Csv, settings.Top, settings.Resume);
+        using var csv = csvPath is null ? null : PredictionCsv.Open(csvPath, settings.Top, settings.Resume);
         int already = 0;
         if (csv is not null && csv.Done.Count > 0)
         {
@@ -95,6 +100,15 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         }
         csv?.Complete();
         double seconds = clock.Elapsed.TotalSeconds;
+        if (group is not null)
+        {
+            foreach (var row in skipped) Console.Error.WriteLine($"lumen: skipped '{row.Path}': {row.Error}");
+            group.Barrier();  // every part is complete
+            if (group.Rank != 0) return 0;
+            int rows = PredictionCsv.Merge(settings.Csv!, Enumerable.Range(0, group.Size).Select(r => PredictionCsv.PartPath(settings.Csv!, r, group.Size)).ToList());
+            Say.Line($"{rows} image(s) predicted by {group.Size} processes (this one: {files.Count - skipped.Count} in {seconds:F1} s, {Describe(predictor)}); CSV written to {Path.GetFullPath(settings.Csv!)}");
+            return rows == 0 ? 1 : 0;
+        }
 
         foreach (var row in skipped)
             Console.Error.WriteLine($"lumen: skipped '{row.Path}': {row.Error}");

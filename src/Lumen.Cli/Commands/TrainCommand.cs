@@ -23,9 +23,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var request = settings.ToTrainRequest(settings.Out) with { Report = settings.Report };
+        // Under mpirun every process runs this command; rank 0 talks and writes (see TrainRequest.Group).
+        var request = settings.ToTrainRequest(settings.Out) with { Report = settings.Report, Group = Cluster.Group };
         using var ctrlC = CtrlC.Watch();
         var result = ConsoleProgress.Run(progress => TrainWorkflow.Run(request, progress, ctrlC.Token));
+        if (!Cluster.IsLeader) return result.Interrupted ? 130 : 0;
         PrintHistory(result.Learner, AnsiConsole.Profile.Width);
         if (result.LrFind is { } found)
             Say.Line($"--lr auto: the LR finder suggests {found.Valley:0.##e0} (valley; minimum/10 {found.Minimum:0.##e0}, steep {found.Steep:0.##e0}); plot in {Path.Combine(result.OutputFolder, "lr_find.png")}");

@@ -57,13 +57,37 @@ public sealed class DataLoader
     public Device Device => _device;
 
     /// <summary>The same items with other options (e.g. the normalisation of a model's weights).</summary>
-    public DataLoader With(DataOptions options) => new(Items, Vocab, MultiLabel, options, Training, _device, _sampleWeights);
+    public DataLoader With(DataOptions options) => new(Items, Vocab, MultiLabel, options, Training, _device, _sampleWeights) { Shard = Shard };
+
+    /// <summary>
+    /// Data-parallel training: this loader yields part <c>Rank</c> of <c>Size</c> of every batch (near-equal
+    /// consecutive slices of the same global batch), so N processes together see each image once per epoch
+    /// and only decode their own. (0, 1) is the whole batch.
+    /// </summary>
+    public (int Rank, int Size) Shard { get; private init; } = (0, 1);
+
+    /// <summary>This loader's part <paramref name="rank"/> of <paramref name="size"/> of every batch (see <see cref="Shard"/>).</summary>
+    /// <exception cref="OptionException">The rank is outside [0, size), or a batch has fewer images than there are processes.</exception>
+    public DataLoader WithShard(int rank, int size)
+    {
+        if (size < 1 || rank < 0 || rank >= size) throw new OptionException("Shard", $"must be a rank in [0, {size}), got {rank}");
+        if (BatchSize < size) throw new OptionException("BatchSize", $"must be at least the number of processes ({size}), got {BatchSize}");
+        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, _sampleWeights) { Shard = (rank, size) };
+    }
+
+    /// <summary>The item indices (into <see cref="Items"/>) of batch <paramref name="batch"/> that this loader yields, given the epoch's order.</summary>
+    public ArraySegment<int> BatchIndices(int[] order, int batch)
+    {
+        int start = batch * BatchSize, count = Math.Min(BatchSize, order.Length - start);
+        int from = start + count * Shard.Rank / Shard.Size, to = start + count * (Shard.Rank + 1) / Shard.Size;
+        return new ArraySegment<int>(order, from, to - from);
+    }
 
     /// <summary>A training loader that oversamples: each item is drawn with probability ∝ 1 / (size of its class).</summary>
     public DataLoader WithClassBalancedSampling()
     {
         var counts = Items.GroupBy(i => i.LabelText, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, Items.Select(i => 1.0 / counts[i.LabelText]).ToArray());
+        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, Items.Select(i => 1.0 / counts[i.LabelText]).ToArray()) { Shard = Shard };
     }
 
     /// <summary>The items this loader serves.</summary>
@@ -115,12 +139,13 @@ public sealed class DataLoader
             {
                 for (int b = startBatch; b < batches; b++)
                 {
-                    int start = b * BatchSize, count = Math.Min(BatchSize, order.Length - start);
+                    var indices = BatchIndices(order, b);
+                    int count = indices.Count;
                     var images = new RgbImage[count];
                     var items = new LabelledItem[count];
                     Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Loader.Workers, CancellationToken = cancel.Token }, k =>
                     {
-                        int index = order[start + k];
+                        int index = indices[k];
                         items[k] = Items[index];
                         Random? random = Training ? new Random(Seeds.Derive(_options.Seed, 2, epoch, index)) : null;
                         images[k] = _transform.Apply(LoadSource(Items[index].Path), random);

@@ -31,6 +31,29 @@ public sealed class PredictionCsv : IDisposable
     /// <summary>Where rows are written until <see cref="Complete"/>.</summary>
     public static string PartialPath(string path) => path + ".partial";
 
+    /// <summary>The CSV that process <paramref name="rank"/> of <paramref name="size"/> writes in a sharded prediction (merged by <see cref="Merge"/>).</summary>
+    public static string PartPath(string path, int rank, int size) => $"{path}.rank{rank}of{size}";
+
+    /// <summary>
+    /// Writes <paramref name="path"/> (atomically) as the rows of the finished <paramref name="parts"/> in
+    /// order under one header, then deletes the parts. Returns the number of rows.
+    /// </summary>
+    /// <exception cref="LumenException">A part is missing or is not a predictions CSV.</exception>
+    public static int Merge(string path, IReadOnlyList<string> parts)
+    {
+        var rows = new List<string>();
+        foreach (string part in parts)
+        {
+            if (!File.Exists(part)) throw new LumenException($"the predictions of one process are missing: '{part}'");
+            var lines = File.ReadAllLines(part);
+            if (lines.Length == 0 || lines[0] != Header) throw new LumenException($"'{part}' is not a Lumen predictions CSV");
+            rows.AddRange(lines.Skip(1));
+        }
+        AtomicFile.WriteAllText(path, string.Join("\n", rows.Prepend(Header)) + "\n");
+        foreach (string part in parts) File.Delete(part);
+        return rows.Count;
+    }
+
     /// <summary>Files whose rows the CSV already held when it was opened (empty unless resuming).</summary>
     public IReadOnlySet<string> Done { get; }
 

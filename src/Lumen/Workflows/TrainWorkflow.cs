@@ -28,6 +28,9 @@ public sealed record TrainRequest
     /// <summary>default (pretrained), none, imagenet, imagenet-mlnet or a .pth file.</summary>
     public string Weights { get; init; } = "default";
 
+    /// <summary>The classifier head (default fastai's).</summary>
+    public HeadOptions Head { get; init; } = HeadOptions.Default;
+
     /// <summary>Loss, optimiser and regularisation settings.</summary>
     public TrainingOptions Training { get; init; } = new();
 
@@ -54,6 +57,14 @@ public sealed record TrainRequest
 
     /// <summary>Where to train (default CPU).</summary>
     public Device? Device { get; init; }
+
+    /// <summary>
+    /// Train data-parallel with these processes (<see cref="Distributed.ProcessGroups.FromEnvironment"/> under
+    /// mpirun); null = this process alone. Every process runs the same request; each trains on its slice of
+    /// every batch, and only rank 0 writes into <see cref="OutputFolder"/> (which the others must be able to
+    /// read to resume: a shared folder across machines).
+    /// </summary>
+    public Distributed.IProcessGroup? Group { get; init; }
 }
 
 /// <summary>What a training run produced.</summary>
@@ -87,15 +98,21 @@ public static class TrainWorkflow
     public static TrainResult Run(TrainRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
     {
         progress ??= NullProgress.Instance;
-        if (request.Epochs is < 1) throw new OptionException(nameof(request.Epochs), $"must be at least 1, got {request.Epochs}");
+        if (request.Epochs is < 0) throw new OptionException(nameof(request.Epochs), $"must be 0 (frozen epochs only) or more, got {request.Epochs}");
         if (request.FreezeEpochs < 0) throw new OptionException(nameof(request.FreezeEpochs), $"must be 0 or more, got {request.FreezeEpochs}");
+        if (request.Epochs == 0 && request.FreezeEpochs == 0) throw new OptionException(nameof(request.Epochs), "is 0 and so are the frozen epochs: nothing would be trained");
         if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
         request.DataOptions.Validate();
         string outDir = Path.GetFullPath(request.OutputFolder);
         string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
         if (request.Resume && !File.Exists(checkpoint)) throw new OptionException(nameof(request.Resume), $"no checkpoint at {checkpoint}");
+        var group = request.Group is { Size: > 1 } g ? g : null;
+        bool writes = group is null || group.Rank == 0;
+        if (group is not null && request.Lr is null)
+            throw new OptionException(nameof(request.Lr), "must be given when training on several processes (find one first with the LR finder in one process)");
+        if (!writes) progress = NullProgress.Instance;
         // Claimed before any work: a second run into the same folder, or one that cannot be written, fails now.
-        using var folderLock = Claim(outDir);
+        using var folderLock = writes ? Claim(outDir) : null;
 
         var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         if (data.Valid.Items.Count == 0 && (request.EarlyStopping is not null || request.SaveBest || request.Report))
@@ -105,13 +122,22 @@ public static class TrainWorkflow
         int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);
         int epochs = request.Epochs ?? SmallDataDefaults.Epochs(trainImages, batchSize);
         data = data.WithLoader(data.Options.Loader with { BatchSize = batchSize });
+        if (group is not null)
+        {
+            data = data.WithTrain(data.Train.WithShard(group.Rank, group.Size));
+            progress.Note($"data-parallel: {group.Size} processes, each training on {batchSize / group.Size}-{(batchSize + group.Size - 1) / group.Size} of every batch of {batchSize}");
+        }
         if ((givenBatchSize, request.Epochs) switch { (null, null) => "batch size and epochs", (null, _) => "batch size", (_, null) => "epochs", _ => null } is { } chosen)
             progress.Note($"recipe: batch size {batchSize}, {request.FreezeEpochs} frozen + {epochs} unfrozen epochs ({chosen} chosen for {trainImages} training images)");
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
-        var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, progress: progress);
+        var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head, progress: progress);
         learner.Cancellation = cancellation;
-        learner.Callbacks.Add(new HistoryWriter(outDir));
-        learner.Callbacks.Add(new Checkpoint(checkpoint));
+        if (group is not null) learner.Callbacks.Add(new DataParallel(group));
+        if (writes)
+        {
+            learner.Callbacks.Add(new HistoryWriter(outDir));
+            learner.Callbacks.Add(new Checkpoint(checkpoint));
+        }
         if (request.EarlyStopping is { } patience) learner.Callbacks.Add(new EarlyStopping(patience: patience));
         if (request.SaveBest) learner.Callbacks.Add(new SaveBest());
 
@@ -123,6 +149,7 @@ public static class TrainWorkflow
             if (found is not null) TrainingPlots.LrFind(found, Path.Combine(outDir, "lr_find.png"));
             learner.FineTune(epochs, lr, request.FreezeEpochs);
         }
+        if (!writes) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);
         TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
         if (learner.History.Any(r => r.Metrics.Count > 0)) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
         if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);

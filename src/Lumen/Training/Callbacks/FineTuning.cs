@@ -45,6 +45,8 @@ public static class FineTuning
             if (learner.Interrupted) return;
             from = null;
         }
+        // fine_tune(0) trains the head only, as fastai's (whose fit of 0 epochs does nothing).
+        if (plan.Epochs == 0) return;
         learner.Unfreeze();
         double lr = plan.BaseLr / 2;
         learner.Fit(plan.Epochs, new ICallback[] { OneCycle.Schedule(groups, LearningRates.Slice(lr / plan.LrMult, lr), plan.Div, pctStart: plan.PctStart), state },

@@ -35,11 +35,10 @@ internal sealed class FrozenFeatureCache : ICallback
 
     private static IEnumerable<(Tensor X, Tensor Y)> Batches(DataLoader train, Tensor features, Tensor targets, int epoch, int start)
     {
-        int bs = train.BatchSize;
         int[] order = train.EpochOrder(epoch);
         for (int b = start; b < train.BatchCount; b++)
         {
-            using var index = tensor(order.Skip(b * bs).Take(bs).Select(i => (long)i).ToArray(), device: features.device);
+            using var index = tensor(train.BatchIndices(order, b).Select(i => (long)i).ToArray(), device: features.device);
             yield return (features.index_select(0, index), targets.index_select(0, index));
         }
     }
