@@ -27,6 +27,7 @@ public static class Program
                 "fuzz" => FuzzBench.Run(rest),
                 "quality" => QualityBench.Run(rest),
                 "precision" => PrecisionBench.Run(rest),
+                "train-mpi" => TrainMpiBench.Run(rest),
                 _ => Usage($"unknown benchmark '{command}'"),
             };
         }
@@ -39,7 +40,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, predict, precision, serve-load, serve-soak, fuzz, quality");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, quality");
         return 1;
     }
 

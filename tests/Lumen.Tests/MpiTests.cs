@@ -65,4 +65,43 @@ public class MpiTests
         Assert.Equal(File.ReadAllText(dir.File("one.csv")), File.ReadAllText(dir.File("two.csv")));
         Assert.DoesNotContain(Directory.GetFiles(dir.Path), f => Path.GetFileName(f).StartsWith("two.csv."));
     }
+
+    [MpiFact]
+    public void ARankThatDiesStopsTheJobInsteadOfLeavingTheOthersWaiting()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 20, size: 64, prefix: "images");
+        var psi = new System.Diagnostics.ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "--oversubscribe", "--allow-run-as-root", "-np", "2", "-x", "OMP_NUM_THREADS=1", "dotnet", LumenProcess.Dll,
+                     "train", dir.File("images"), "--out", dir.File("run"), "--weights", "none", "--size", "64", "--bs", "8", "--epochs", "40", "--lr", "1e-3", "--threads", "1" })
+            psi.ArgumentList.Add(a);
+        using var mpirun = System.Diagnostics.Process.Start(psi)!;
+        var output = mpirun.StandardOutput.ReadToEndAsync();
+        var errors = mpirun.StandardError.ReadToEndAsync();
+        // Wait until training runs (the first checkpoint), then kill one rank as an out-of-memory killer would.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(dir.File("run", "checkpoint.lumenckpt")) && clock.Elapsed < TimeSpan.FromMinutes(2) && !mpirun.HasExited) Thread.Sleep(100);
+        Assert.False(mpirun.HasExited, "the job ended before a rank could be killed");
+        var ranks = RankProcesses(mpirun.Id);
+        Assert.Equal(2, ranks.Count);
+        System.Diagnostics.Process.GetProcessById(ranks[^1]).Kill();
+        bool ended = mpirun.WaitForExit(TimeSpan.FromSeconds(60));
+        if (!ended) mpirun.Kill(entireProcessTree: true);
+        Assert.True(ended, "the job kept running (or hung) for 60 s after one of its ranks died");
+        Assert.NotEqual(0, mpirun.ExitCode);
+        string text = output.Result + errors.Result;
+        Assert.Matches("(exited on signal 9|killed|terminated)", text);
+        Assert.Empty(RankProcesses(mpirun.Id));
+    }
+
+    /// <summary>The ranks mpirun started on this machine (its child processes).</summary>
+    private static List<int> RankProcesses(int mpirun) =>
+        Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => int.TryParse(n, out _)).Select(int.Parse!)
+            .Where(pid =>
+            {
+                try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].Split(' ')[1] == mpirun.ToString(); }
+                catch (IOException) { return false; }
+            })
+            .Where(pid => File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("lumen.dll"))
+            .ToList();
 }
