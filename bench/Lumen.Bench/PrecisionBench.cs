@@ -47,9 +47,8 @@ internal static class PrecisionBench
             string model = Path.Combine(work, $"fold-{heldOut[0].Fold}.lumen");
             File.Copy(Path.Combine(Path.GetDirectoryName(foldFile)!, "model.lumen"), model, overwrite: true);
             var info = ModelFile.ReadInfo(model);
-            int count = Math.Min(Int8Calibration.DefaultImages, training.Count);
-            var calibrationImages = Enumerable.Range(0, count).Select(i => info.Preprocessing.Prepare(training[(int)((long)i * training.Count / count)])).ToList();
-            ModelFile.AddCalibration(model, calibrationImages, $"{count} training images of fold {heldOut[0].Fold}");
+            var calibrationImages = Int8Calibration.Spread(training).Select(info.Preprocessing.Prepare).ToList();
+            ModelFile.AddCalibration(model, calibrationImages, $"{calibrationImages.Count} training images of fold {heldOut[0].Fold}");
             var prepared = heldOut.Select(p => info.Preprocessing.Prepare(p.Path)).ToList();
             var line = new List<string>();
             foreach (var (name, options) in variants)

@@ -33,16 +33,7 @@ internal static class PredictorBench
         string work = Path.Combine(Path.GetTempPath(), "lumen-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
         string modelPath = Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size);
-        using (var loaded = ModelFile.Load(modelPath))
-            if (loaded.Calibration is null)
-            {
-                // A model without its int8 calibration (the random one, or an older file): measure it on the sample, in a copy.
-                string calibrated = Path.Combine(work, "calibrated.lumen");
-                File.Copy(modelPath, calibrated);
-                var sample = FolderSource.ImageFiles(Program.DefaultData()).Where((_, i) => i % 7 == 0).Take(Int8Calibration.DefaultImages);
-                ModelFile.AddCalibration(calibrated, sample.Select(loaded.Info.Preprocessing.Prepare).ToList(), "bench sample");
-                modelPath = calibrated;
-            }
+        modelPath = BenchModels.Calibrated(modelPath, work);
         using var onnxPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Onnx, Precision = InferencePrecision.Float32 });
         using var int8Predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Int8 });
         using var torchPredictor = Predictor.Load(modelPath, new PredictorOptions { Engine = InferenceEngine.Torch });
@@ -147,6 +138,21 @@ internal static class PredictorBench
 /// <summary>Model files for benchmarks that need one but not its accuracy.</summary>
 internal static class BenchModels
 {
+    /// <summary>
+    /// <paramref name="modelPath"/> if it has its int8 calibration (as every model `lumen train` writes),
+    /// else a copy in <paramref name="work"/> calibrated on the bundled sample.
+    /// </summary>
+    public static string Calibrated(string modelPath, string work)
+    {
+        using var loaded = ModelFile.Load(modelPath);
+        if (loaded.Calibration is not null) return modelPath;
+        string calibrated = Path.Combine(work, "calibrated-" + Path.GetFileName(modelPath));
+        File.Copy(modelPath, calibrated, overwrite: true);
+        var sample = Int8Calibration.Spread(FolderSource.ImageFiles(Program.DefaultData()).ToList());
+        ModelFile.AddCalibration(calibrated, sample.Select(loaded.Info.Preprocessing.Prepare).ToList(), "bench sample");
+        return calibrated;
+    }
+
     public static string RandomModel(string folder, string arch, int size)
     {
         using var model = VisionModel.Create(arch, 4, weights: "none");

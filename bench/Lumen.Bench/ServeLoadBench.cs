@@ -10,7 +10,8 @@ namespace Lumen.Bench;
 /// Load test of the web service: starts `lumen serve` in this process on a loopback port (real
 /// Kestrel), then N concurrent clients POST an image for a fixed time. Reports requests/s, p50/p99
 /// latency, errors and 503s, the mean batch size, and the process RSS before and after.
-/// Usage: serve-load [model.lumen] [--clients 50] [--seconds 60] [--size 128] [--image file]
+/// Usage: serve-load [model.lumen] [--clients 50] [--seconds 60] [--size 128] [--image file] [--engine auto] [--precision auto]
+/// (a model without its int8 calibration is calibrated on the bundled sample first, as `lumen train` does at export).
 /// </summary>
 internal static class ServeLoadBench
 {
@@ -21,7 +22,9 @@ internal static class ServeLoadBench
         int size = int.Parse(Program.Option(args, "--size", "128"));
         string work = Path.Combine(Path.GetTempPath(), "lumen-load-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(work);
-        string model = Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size);
+        string model = BenchModels.Calibrated(Program.Positional(args) ?? BenchModels.RandomModel(work, "resnet18", size), work);
+        var engine = Enum.Parse<Lumen.Inference.InferenceEngine>(Program.Option(args, "--engine", "auto"), ignoreCase: true);
+        var precision = Enum.Parse<Lumen.Inference.InferencePrecision>(Program.Option(args, "--precision", "auto"), ignoreCase: true);
         string? imagePath = Program.Option(args, "--image", "") is { Length: > 0 } given ? given
             : Directory.Exists(Program.DefaultData()) ? Directory.GetFiles(Path.Combine(Program.DefaultData(), "glioma")).OrderBy(f => f).First() : null;
         byte[] image = imagePath is null ? Lumen.Imaging.RgbImage.Filled(224, 224, 90, 90, 90).EncodePng() : File.ReadAllBytes(imagePath);
@@ -29,7 +32,7 @@ internal static class ServeLoadBench
         int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
         string url = $"http://127.0.0.1:{port}/";
-        var app = BenchServer.Start(o => { o.ModelPath = model; o.Device = "cpu"; }, url);
+        var app = BenchServer.Start(o => { o.ModelPath = model; o.Device = "cpu"; o.Engine = engine; o.Precision = precision; }, url);
         var queue = app.Services.GetService(typeof(PredictionQueue)) as PredictionQueue;
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.ConnectionClose = false;
@@ -81,7 +84,8 @@ internal static class ServeLoadBench
         long batches = (queue?.Batches ?? 0) - batchesBefore;
         app.StopAsync().GetAwaiter().GetResult();
         latencies.Sort();
-        Console.WriteLine($"serve load: {clients} clients, {elapsed:F0}s, model {Path.GetFileName(model)}, image {(imagePath is null ? "synthetic" : Path.GetFileName(imagePath))}");
+        var predictor = (Lumen.Inference.Predictor)app.Services.GetService(typeof(Lumen.Inference.Predictor))!;
+        Console.WriteLine($"serve load: {clients} clients, {elapsed:F0}s, model {Path.GetFileName(model)} ({predictor.Engine.ToString().ToLowerInvariant()} {predictor.Precision.ToString().ToLowerInvariant()}), image {(imagePath is null ? "synthetic" : Path.GetFileName(imagePath))}");
         Console.WriteLine($"  requests ok {ok}, errors {errors}, 503 busy {busy}; {ok / elapsed:F1} req/s");
         if (latencies.Count > 0)
             Console.WriteLine($"  latency p50 {PredictorBench.P(latencies, 50):F0} ms, p99 {PredictorBench.P(latencies, 99):F0} ms; mean batch size {(batches == 0 ? 0 : (double)ok / batches):F1}");

@@ -74,6 +74,11 @@ internal class TrainSettings : DataSettings
             if (n < 1) throw new LumenException($"--threads must be at least 1, got {n}");
             TorchSharp.torch.set_num_threads(n);
         }
-        return Lumen.Models.Devices.Parse(Device);
+        var device = Lumen.Models.Devices.Parse(Device);
+        // One rank per GPU: under mpirun, a bare "cuda" (or auto) means the GPU of this rank's slot on its machine.
+        if (device.type == TorchSharp.DeviceType.CUDA && !Device.Contains(':') && Cluster.Group is not null
+            && int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out int local))
+            device = new TorchSharp.torch.Device(TorchSharp.DeviceType.CUDA, local % TorchSharp.torch.cuda.device_count());
+        return device;
     }
 }

@@ -35,11 +35,9 @@ internal sealed class CalibrateCommand : Command<CalibrateCommand.Settings>
         var info = ModelFile.ReadInfo(settings.Model);
         var files = FolderSource.ImageFiles(settings.Folder).ToList();
         if (files.Count == 0) throw new LumenException($"no images found in '{settings.Folder}'");
-        int count = Math.Min(settings.Images, files.Count);
         var prepared = new List<Imaging.RgbImage>();
-        for (int i = 0; i < count; i++)
+        foreach (string file in Int8Calibration.Spread(files, settings.Images))
         {
-            string file = files[(int)((long)i * files.Count / count)];
             try { prepared.Add(info.Preprocessing.Prepare(file)); }
             catch (ImageDecodeException e) { Say.Warning($"skipped '{file}': {e.Reason}"); }
         }

@@ -143,7 +143,7 @@ internal sealed class OnnxForward : IForwardEngine
             InterOpNumThreads = 1,
         };
         // Idle intra-op threads would otherwise spin for a while after each pass and take the cores
-        // from the image decoders that run between passes (measured in bench … predict --folder).
+        // from the image decoders that run between and beside passes (folder prediction, the server).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         byte[] graph = int8
             ? OnnxExport.ToInt8Bytes(model, info, loaded.Calibration ?? throw new OptionException("Precision", "int8 needs the model's int8 calibration, and this file has none (written by an older Lumen); add it with ModelFile.AddCalibration"))

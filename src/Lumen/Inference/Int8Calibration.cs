@@ -26,6 +26,16 @@ public sealed record Int8Calibration(int Images, string Source, IReadOnlyList<Co
     /// <summary>Images used when a caller does not say (ONNX Runtime's examples use 100 or so; ranges settle well before).</summary>
     public const int DefaultImages = 64;
 
+    /// <summary>
+    /// Up to <paramref name="count"/> of <paramref name="items"/>, evenly spaced (items listed class by class
+    /// give every class its share), for calibration.
+    /// </summary>
+    public static IReadOnlyList<T> Spread<T>(IReadOnlyList<T> items, int count = DefaultImages)
+    {
+        count = Math.Min(count, items.Count);
+        return Enumerable.Range(0, count).Select(i => items[(int)((long)i * items.Count / count)]).ToList();
+    }
+
     /// <summary>Measures the ranges on <paramref name="prepared"/> images (after the item transform, before normalisation).</summary>
     /// <exception cref="LumenException">The architecture has no ONNX graph, or no images were given.</exception>
     public static Int8Calibration Measure(VisionModel model, ModelInfo info, IReadOnlyList<RgbImage> prepared, string source, int batchSize = 16)

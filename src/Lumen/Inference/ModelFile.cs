@@ -107,12 +107,9 @@ public static class ModelFile
         if (OnnxExport.Supports(learner.Model) && learner.Data.Train.Items.Count > 0)
         {
             learner.Model.eval();
-            var items = learner.Data.Train.Items;
-            // Evenly spaced over the (class-ordered) training items, so every class is represented.
-            int count = Math.Min(Int8Calibration.DefaultImages, items.Count);
-            var prepared = Enumerable.Range(0, count).Select(i => info.Preprocessing.Prepare(items[(int)((long)i * items.Count / count)].Path)).ToList();
+            var prepared = Int8Calibration.Spread(learner.Data.Train.Items).Select(i => info.Preprocessing.Prepare(i.Path)).ToList();
             using (no_grad())
-                calibration = Int8Calibration.Measure(learner.Model, info, prepared, $"{count} training images");
+                calibration = Int8Calibration.Measure(learner.Model, info, prepared, $"{prepared.Count} training images");
         }
         return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, TrainingImages.Of(learner.Data), calibration);
     }

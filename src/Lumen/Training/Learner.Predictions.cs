@@ -18,7 +18,8 @@ public sealed partial class Learner
     /// <summary>Predictions, targets and per-item losses on a loader (default: validation), in item order.</summary>
     public Predictions GetPredictions(DataLoader? loader = null) => Predict(loader ?? Data.Valid, inFit: false);
 
-    private Predictions Predict(DataLoader loader, bool inFit)
+    /// <summary>Predictions on <paramref name="loader"/>; <paramref name="inFit"/> raises the batch events (validation during a fit).</summary>
+    internal Predictions Predict(DataLoader loader, bool inFit)
     {
         if (loader.Training) loader = new DataLoader(loader.Items, loader.Vocab, loader.MultiLabel, loader.Options, training: false, loader.Device);
         Model.eval();

@@ -50,6 +50,9 @@ public sealed partial class Learner
     /// <summary>The inputs and targets of an epoch's training batches from a batch on (the feature cache swaps it).</summary>
     public Func<int, int, IEnumerable<(Tensor X, Tensor Y)>> TrainingBatches { get; set; }
 
+    /// <summary>An epoch's validation predictions, in validation-item order (data-parallel training swaps it to split the work across processes).</summary>
+    public Func<Predictions> ValidationPredictions { get; set; }
+
     /// <summary>Validation loss of the epoch (set before <see cref="ICallback.AfterValidate"/>).</summary>
     public double ValidLoss { get; private set; }
 
@@ -62,9 +65,10 @@ public sealed partial class Learner
     /// <summary>True when the last fit ended because <see cref="Cancellation"/> was triggered.</summary>
     public bool Interrupted { get; private set; }
 
-    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Forward), nameof(TrainingLoss), nameof(TrainingBatches))]
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Forward), nameof(TrainingLoss), nameof(TrainingBatches), nameof(ValidationPredictions))]
     private void ResetHooks()
     {
+        ValidationPredictions = () => Predict(Data.Valid, inFit: true);
         Forward = x => BodyWithoutGrad ? ForwardWithFrozenBody(x) : Model.forward(x);
         TrainingLoss = (pred, y) => Loss.Mean(pred, y);
         TrainingBatches = (epoch, start) => Data.Train.Batches(epoch, start).Select(b => (b.Images, b.Targets));

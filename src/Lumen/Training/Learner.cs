@@ -198,7 +198,7 @@ public sealed partial class Learner : IDisposable
         if (!HasValidation) (ValidLoss, ValidMetrics) = (double.NaN, new Dictionary<string, double>());
         else
         {
-            using var predictions = Predict(Data.Valid, inFit: true);
+            using var predictions = ValidationPredictions();
             using var scope = NewDisposeScope();
             ValidLoss = predictions.Losses.mean().item<float>();
             ValidMetrics = Metrics.ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));

@@ -14,7 +14,9 @@ namespace Lumen.Training;
 /// At the start of a fit rank 0's weights are broadcast (identical starting points), and before each
 /// validation the BatchNorm running statistics are averaged (BatchNorm normalises each slice with its own
 /// batch statistics during training, as PyTorch's DDP does without SyncBatchNorm), so that every process
-/// holds the same model to validate and export.
+/// holds the same model to validate and export. Validation is split too: each process predicts a block
+/// of the validation images and the blocks' outputs are combined, so every process computes the metrics
+/// over the whole validation set.
 /// </summary>
 /// <param name="group">The processes of the job.</param>
 public sealed class DataParallel(IProcessGroup group) : ICallback
@@ -32,9 +34,39 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
 
     void ICallback.BeforeFit(Learner learner)
     {
-        using var noGrad = no_grad();
-        var tensors = learner.Model.parameters().Select(p => (Tensor)p).Concat(FloatBuffers(learner)).ToList();
-        Exchange(tensors, buffer => group.Broadcast(buffer), scale: null);
+        using (no_grad())
+        {
+            var tensors = learner.Model.parameters().Select(p => (Tensor)p).Concat(FloatBuffers(learner)).ToList();
+            Exchange(tensors, buffer => group.Broadcast(buffer), scale: null);
+        }
+        var valid = learner.Data.Valid;
+        if (valid.Items.Count >= group.Size)
+        {
+            int from = valid.Items.Count * group.Rank / group.Size, to = valid.Items.Count * (group.Rank + 1) / group.Size;
+            var block = new Data.DataLoader(valid.Items.Skip(from).Take(to - from).ToList(), valid.Vocab, valid.MultiLabel, valid.Options, training: false, valid.Device);
+            learner.ValidationPredictions = () => Combine(learner, learner.Predict(block, inFit: true), from);
+        }
+    }
+
+    /// <summary>
+    /// The whole validation set's predictions from each process's block (rows from <paramref name="offset"/>):
+    /// every process puts its rows into zeroed full-size buffers and the buffers are summed.
+    /// </summary>
+    private Predictions Combine(Learner learner, Predictions block, int offset)
+    {
+        using (block)
+        {
+            var items = learner.Data.Valid.Items;
+            using var scope = NewDisposeScope();
+            var parts = new[] { block.Logits, block.Targets.to(ScalarType.Float32), block.Losses };
+            var full = parts.Select(p => zeros(new[] { (long)items.Count }.Concat(p.shape.Skip(1)).ToArray())).ToList();
+            for (int i = 0; i < parts.Length; i++) full[i].narrow(0, offset, parts[i].shape[0]).copy_(parts[i]);
+            Exchange(full, buffer => group.AllreduceSum(buffer), scale: null);
+            var logits = full[0].MoveToOuterDisposeScope();
+            var targets = full[1].to(block.Targets.dtype).MoveToOuterDisposeScope();
+            var losses = full[2].MoveToOuterDisposeScope();
+            return new Predictions(logits, targets, losses, items, block.MultiLabel);
+        }
     }
 
     void ICallback.AfterBackward(Learner learner)
