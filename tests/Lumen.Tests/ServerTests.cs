@@ -112,6 +112,15 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/readyz")).StatusCode);
         string openapi = await client.GetStringAsync("/openapi.json");
         Assert.Contains("/api/predict", openapi);
+        // Typed schemas, not "object": the answer's fields and every error as problem details.
+        using var doc = JsonDocument.Parse(openapi);
+        var schemas = doc.RootElement.GetProperty("components").GetProperty("schemas");
+        Assert.Equal(new[] { "elapsedMs", "gradcam", "label", "labels", "model", "probabilities", "probability" },
+            schemas.GetProperty("PredictionResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name).Order());
+        Assert.Contains("engine", schemas.GetProperty("ModelResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name));
+        var responses = doc.RootElement.GetProperty("paths").GetProperty("/api/predict").GetProperty("post").GetProperty("responses");
+        foreach (string status in new[] { "400", "413", "415", "503" })
+            Assert.Contains("ProblemDetails", responses.GetProperty(status).GetRawText());
         string page = await client.GetStringAsync("/");
         Assert.Contains("<input id=\"file\"", page);
         Assert.DoesNotContain("http://", page.Replace("http://www.w3.org", ""));
