@@ -1,3 +1,4 @@
+using Lumen.Inference;
 using System.Text.Json.Nodes;
 using Lumen.Augment;
 using Lumen.Data;
@@ -83,6 +84,29 @@ public class CrossValidationTests
         Assert.Equal("file,fold,actual,predicted,p_blue,p_green,p_red", csv[0]);
         Assert.Equal(19, csv.Length);
         Assert.True(new FileInfo(dir.File("cv", "confusion_matrix.png")).Length > 1000);
+    }
+
+    [Fact]
+    public void TheEnsembleOfTheFoldModelsAveragesTheirProbabilities()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green", "blue" }, 6, size: 32, prefix: "data");
+        var result = CrossValidation.Run(Request(dir) with { Ensemble = true });
+        Assert.Equal(dir.File("cv", "ensemble.lumen"), result.EnsemblePath);
+        Assert.True(ModelFile.IsEnsemble(result.EnsemblePath!));
+        Assert.Contains("ensemble", Assert.Throws<LumenException>(() => ModelFile.Load(result.EnsemblePath!)).Message);
+
+        var float32 = new PredictorOptions { Precision = InferencePrecision.Float32 };
+        using var ensemble = Predictor.Load(result.EnsemblePath!, float32);
+        Assert.Equal(3, ensemble.Members);
+        var members = result.Folds.Select(f => Predictor.Load(f.ModelPath, float32)).ToList();
+        var images = Directory.GetFiles(dir.File("data"), "*.png", SearchOption.AllDirectories).Take(5).Select(ensemble.Prepare).ToList();
+        using var mean = members.Select(m => m.Probabilities(images)).Aggregate((a, b) => a + b) / 3;
+        using var averaged = ensemble.Probabilities(images);
+        Assert.True(averaged.allclose(mean, atol: 1e-5), $"largest difference {(averaged - mean).abs().max().item<float>()}");
+        // Every image was trained on by some member, so every image counts as seen.
+        Assert.Equal(18, ensemble.Images!.Train.Count);
+        foreach (var m in members) m.Dispose();
     }
 
     [Fact]

@@ -25,11 +25,15 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
         [Description("Test-time augmentation passes when scoring each fold's model (default 0: none)")]
         [DefaultValue(0)]
         public int Tta { get; init; }
+
+        [CommandOption("--ensemble")]
+        [Description("Also write ensemble.lumen: the fold models as one model that averages their probabilities (predict, evaluate and serve take it like any model)")]
+        public bool Ensemble { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var request = new CrossValidationRequest { Recipe = settings.ToTrainRequest(settings.Out) with { Resume = false }, Folds = settings.Folds, Tta = settings.Tta, Resume = settings.Resume };
+        var request = new CrossValidationRequest { Recipe = settings.ToTrainRequest(settings.Out) with { Resume = false }, Folds = settings.Folds, Tta = settings.Tta, Resume = settings.Resume, Ensemble = settings.Ensemble };
         using var ctrlC = CtrlC.Watch();
         var result = ConsoleProgress.Run(progress => CrossValidation.Run(request, progress, ctrlC.Token));
         if (result.Folds.Count > 0)
@@ -47,6 +51,7 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
             Say.Prefixed("interrupted: ", Color.Yellow, $"{result.Folds.Count} of {settings.Folds} folds finished; continue with the same command and --resume");
             return 130;
         }
+        if (result.EnsemblePath is { } ensemble) Say.Line($"ensemble of the {settings.Folds} fold models written to {ensemble}");
         Say.Success($"{settings.Folds}-fold accuracy {result.Accuracy}; cv.json, oof.csv and confusion_matrix.png in {result.OutputFolder}");
         return 0;
     }

@@ -188,12 +188,106 @@ public static class ModelFile
         return calibration;
     }
 
-    /// <summary>Reads only the metadata.</summary>
+    /// <summary>Reads only the metadata (of an ensemble: its first member's, which all members share but the weights).</summary>
     /// <exception cref="LumenException">The file is missing, not a Lumen model, or from a newer Lumen.</exception>
     public static ModelInfo ReadInfo(string path)
     {
         using var zip = Open(path);
-        return ReadInfo(zip, path);
+        if (zip.GetEntry(EnsembleEntry) is null) return ReadInfo(zip, path);
+        using var first = OpenMember(zip, ReadEnsemble(zip, path).Members[0], path);
+        return ReadInfo(first, path);
+    }
+
+    private const string EnsembleEntry = "ensemble.json";
+
+    private sealed record EnsembleDocument(string Format, int Version, List<string> Members);
+
+    /// <summary>True when <paramref name="path"/> is an ensemble written by <see cref="SaveEnsemble"/>.</summary>
+    public static bool IsEnsemble(string path)
+    {
+        using var zip = Open(path);
+        return zip.GetEntry(EnsembleEntry) is not null;
+    }
+
+    /// <summary>
+    /// Writes an ensemble: one file holding the member model files (e.g. the folds of a cross-validation),
+    /// whose <see cref="Predictor"/> averages the members' probabilities. The members must share classes,
+    /// task and preprocessing.
+    /// </summary>
+    /// <exception cref="LumenException">Fewer than two members, a member is not a Lumen model, or the members disagree.</exception>
+    public static void SaveEnsemble(string path, IReadOnlyList<string> members)
+    {
+        if (members.Count < 2) throw new LumenException($"an ensemble needs at least two models, got {members.Count}");
+        var infos = members.Select(ReadInfo).ToList();
+        foreach (var (info, member) in infos.Zip(members).Skip(1))
+            if (!info.Classes.SequenceEqual(infos[0].Classes) || info.MultiLabel != infos[0].MultiLabel
+                || JsonSerializer.Serialize(info.Preprocessing, Json) != JsonSerializer.Serialize(infos[0].Preprocessing, Json))
+                throw new LumenException($"'{member}' cannot join an ensemble with '{members[0]}': classes, task and preprocessing must be the same");
+        var names = members.Select((_, i) => $"member-{i + 1}.lumen").ToList();
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            using (var writer = new StreamWriter(zip.CreateEntry(EnsembleEntry).Open()))
+                writer.Write(JsonSerializer.Serialize(new EnsembleDocument("lumen-ensemble", 1, names), Json));
+            for (int i = 0; i < members.Count; i++)
+                using (var entry = zip.CreateEntry(names[i], CompressionLevel.NoCompression).Open())
+                using (var source = File.OpenRead(members[i]))
+                    source.CopyTo(entry);
+        });
+    }
+
+    /// <summary>The member models of an ensemble file, loaded (the caller disposes them).</summary>
+    /// <exception cref="LumenException">The file is not an ensemble, or a member is unreadable.</exception>
+    public static IReadOnlyList<LoadedModel> LoadEnsemble(string path, Device? device = null)
+    {
+        using var zip = Open(path);
+        var members = new List<LoadedModel>();
+        try
+        {
+            foreach (string name in ReadEnsemble(zip, path).Members)
+            {
+                using var member = OpenMember(zip, name, path);
+                members.Add(Load(member, $"{path}!{name}", device));
+            }
+            return members;
+        }
+        catch
+        {
+            foreach (var m in members) m.Dispose();
+            throw;
+        }
+    }
+
+    private static EnsembleDocument ReadEnsemble(ZipArchive zip, string path)
+    {
+        try
+        {
+            using var reader = new StreamReader((zip.GetEntry(EnsembleEntry) ?? throw new LumenException($"'{path}' is not an ensemble")).Open());
+            var doc = JsonSerializer.Deserialize<EnsembleDocument>(reader.ReadToEnd(), Json);
+            if (doc is null || doc.Format != "lumen-ensemble" || doc.Members.Count == 0) throw new LumenException($"'{path}' has an unreadable {EnsembleEntry}");
+            if (doc.Version > 1) throw new LumenException($"'{path}' was written by a newer Lumen (ensemble version {doc.Version}); upgrade Lumen");
+            return doc;
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException)
+        {
+            throw new LumenException($"'{path}' is corrupt: its {EnsembleEntry} cannot be read ({e.Message})", e);
+        }
+    }
+
+    private static ZipArchive OpenMember(ZipArchive zip, string name, string path)
+    {
+        var entry = zip.GetEntry(name) ?? throw new LumenException($"'{path}' is not a complete ensemble: member {name} is missing");
+        var memory = new MemoryStream();
+        try
+        {
+            using (var s = entry.Open()) s.CopyTo(memory);
+            memory.Position = 0;
+            return new ZipArchive(memory, ZipArchiveMode.Read);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new LumenException($"'{path}' is corrupt: member {name} cannot be read ({e.Message})", e);
+        }
     }
 
     /// <summary>Loads a model file (fastai's <c>load_learner</c>), checking format, version and checksum.</summary>
@@ -201,6 +295,13 @@ public static class ModelFile
     public static LoadedModel Load(string path, Device? device = null)
     {
         using var zip = Open(path);
+        if (zip.GetEntry(EnsembleEntry) is not null)
+            throw new LumenException($"'{path}' is an ensemble of models: load it with Predictor.Load (export, calibrate and Grad-CAM take single models)");
+        return Load(zip, path, device);
+    }
+
+    private static LoadedModel Load(ZipArchive zip, string path, Device? device)
+    {
         var info = ReadInfo(zip, path);
         byte[] weights;
         try

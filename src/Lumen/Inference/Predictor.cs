@@ -34,15 +34,32 @@ public sealed class Predictor : IDisposable
     private readonly LoadedModel _loaded;
     private readonly ItemTransform _transform;
     private readonly Device _device;
-    private readonly IForwardEngine _engine;
+    private readonly List<(LoadedModel Loaded, IForwardEngine Engine)> _members = new();
     private readonly object _gate = new();
 
-    private Predictor(LoadedModel loaded, Device device, PredictorOptions options)
+    /// <summary>A predictor over one model, or over the members of an ensemble (the first one describes it).</summary>
+    private Predictor(IReadOnlyList<LoadedModel> members, Device device, PredictorOptions options)
     {
-        _loaded = loaded;
+        _loaded = members[0];
         _device = device;
-        _transform = loaded.Info.Preprocessing.ItemTransform;
-        (_engine, Precision) = CreateEngine(loaded, device, options);
+        _transform = _loaded.Info.Preprocessing.ItemTransform;
+        try
+        {
+            foreach (var member in members)
+            {
+                var (engine, precision) = CreateEngine(member, device, options);
+                _members.Add((member, engine));
+                Precision = precision;
+            }
+        }
+        catch
+        {
+            foreach (var (_, engine) in _members) engine.Dispose();
+            throw;
+        }
+        Images = members.Any(m => m.Images is null) ? null : new TrainingImages(
+            members.SelectMany(m => m.Images!.Train).ToHashSet(StringComparer.Ordinal),
+            members.SelectMany(m => m.Images!.Valid).ToHashSet(StringComparer.Ordinal));
     }
 
     private static (IForwardEngine Engine, InferencePrecision Precision) CreateEngine(LoadedModel loaded, Device device, PredictorOptions options)
@@ -80,33 +97,39 @@ public sealed class Predictor : IDisposable
     /// </summary>
     /// <remarks>Runs on TorchSharp: the learner's weights change as it trains, an ONNX graph would be a stale copy.</remarks>
     public static Predictor ForLearner(Learner learner) =>
-        new(new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false), learner.Model.parameters().First().device,
+        new(new[] { new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false) }, learner.Model.parameters().First().device,
             new PredictorOptions { Engine = InferenceEngine.Torch, Precision = InferencePrecision.Float32 });
 
     /// <summary>Loads a <c>.lumen</c> file on <paramref name="device"/> (default CPU) with the automatic engine.</summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
     public static Predictor Load(string path, Device? device = null) => Load(path, new PredictorOptions { Device = device });
 
-    /// <summary>Loads a <c>.lumen</c> file with the given engine, device and threads.</summary>
+    /// <summary>
+    /// Loads a <c>.lumen</c> file with the given engine, device and threads. An ensemble file
+    /// (<see cref="ModelFile.SaveEnsemble"/>) gives a predictor whose probabilities are the mean of its members'.
+    /// </summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
     /// <exception cref="OptionException">The engine cannot run this model on this device.</exception>
     public static Predictor Load(string path, PredictorOptions options)
     {
         var device = options.Device ?? CPU;
-        var loaded = ModelFile.Load(path, device);
+        var members = ModelFile.IsEnsemble(path) ? ModelFile.LoadEnsemble(path, device) : new[] { ModelFile.Load(path, device) };
         try
         {
-            return new Predictor(loaded, device, options);
+            return new Predictor(members, device, options);
         }
         catch
         {
-            loaded.Dispose();
+            foreach (var m in members) m.Dispose();
             throw;
         }
     }
 
+    /// <summary>How many models predict: 1, or the members of an ensemble.</summary>
+    public int Members => _members.Count;
+
     /// <summary>The engine computing forward passes (never <see cref="InferenceEngine.Auto"/>: what auto chose).</summary>
-    public InferenceEngine Engine => _engine.Kind;
+    public InferenceEngine Engine => _members[0].Engine.Kind;
 
     /// <summary>The number format of forward passes (never <see cref="InferencePrecision.Auto"/>: what auto chose).</summary>
     public InferencePrecision Precision { get; }
@@ -114,13 +137,13 @@ public sealed class Predictor : IDisposable
     /// <summary>The model's metadata.</summary>
     public ModelInfo Info => _loaded.Info;
 
-    /// <summary>Which images the model was trained and validated on (null for files that do not record it).</summary>
-    public TrainingImages? Images => _loaded.Images;
+    /// <summary>Which images the model (an ensemble: any member) was trained and validated on (null for files that do not record it).</summary>
+    public TrainingImages? Images { get; }
 
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes => _loaded.Info.Classes;
 
-    /// <summary>The network (for Grad-CAM and export).</summary>
+    /// <summary>The network (an ensemble's first member: Grad-CAM shows where that one looked).</summary>
     public VisionModel Model => _loaded.Model;
 
     /// <summary>The device the model runs on.</summary>
@@ -188,7 +211,15 @@ public sealed class Predictor : IDisposable
     private Tensor Forward(Tensor input)
     {
         // One pass at a time: a pass already uses every core, and the torch model is shared with Grad-CAM.
-        lock (_gate) return _engine.Probabilities(input);
+        lock (_gate)
+        {
+            if (_members.Count == 1) return _members[0].Engine.Probabilities(input);
+            using var scope = NewDisposeScope();
+            var sum = _members[0].Engine.Probabilities(input);
+            foreach (var (_, engine) in _members.Skip(1)) sum.add_(engine.Probabilities(input));
+            using var count = ((double)_members.Count).ToScalar();  // explicit and disposed: see ImageTensor.Stack
+            return sum.div_(count).MoveToOuterDisposeScope();
+        }
     }
 
     private IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<RgbImage> prepared, int tta)
@@ -212,8 +243,11 @@ public sealed class Predictor : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _engine.Dispose();
-        _loaded.Dispose();
+        foreach (var (loaded, engine) in _members)
+        {
+            engine.Dispose();
+            loaded.Dispose();
+        }
     }
 }
 

@@ -29,6 +29,13 @@ public sealed record CrossValidationRequest
 
     /// <summary>Keep folds already finished in the folder (and resume an interrupted one) instead of starting over.</summary>
     public bool Resume { get; init; }
+
+    /// <summary>
+    /// Also write <c>ensemble.lumen</c>: the fold models as one ensemble whose prediction is the mean of
+    /// their probabilities (for new images: every image here was trained on by all folds but one, so the
+    /// cross-validation cannot score it).
+    /// </summary>
+    public bool Ensemble { get; init; }
 }
 
 /// <summary>One fold's model scored on the fold's held-out images.</summary>
@@ -80,6 +87,9 @@ public sealed record MeanSd(double Mean, double Sd)
 public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<string> Classes, IReadOnlyList<FoldResult> Folds,
     IReadOnlyList<OutOfFoldPrediction> OutOfFold, bool Interrupted)
 {
+    /// <summary>The ensemble of the fold models, when asked for and every fold finished.</summary>
+    public string? EnsemblePath { get; init; }
+
     /// <summary>Accuracy over folds.</summary>
     public MeanSd Accuracy => MeanSd.Of(Folds.Select(f => f.Accuracy).ToList());
 
@@ -169,6 +179,12 @@ public static class CrossValidation
 
         var cv = new CrossValidationResult(outDir, classes, folds, outOfFold, interrupted);
         if (folds.Count > 0) Write(cv, request, seed);
+        if (request.Ensemble && !interrupted && folds.Count == request.Folds)
+        {
+            string ensemble = Path.Combine(outDir, "ensemble.lumen");
+            ModelFile.SaveEnsemble(ensemble, folds.Select(f => f.ModelPath).ToList());
+            cv = cv with { EnsemblePath = ensemble };
+        }
         return cv;
     }
 
