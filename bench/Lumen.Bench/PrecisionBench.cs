@@ -31,7 +31,7 @@ internal static class PrecisionBench
         var json = new JsonSerializerOptions { PropertyNameCaseInsensitive = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
         var variants = new (string Name, PredictorOptions Options)[]
         {
-            ("float32", new PredictorOptions { Engine = InferenceEngine.Onnx }),
+            ("float32", new PredictorOptions { Engine = InferenceEngine.Onnx, Precision = InferencePrecision.Float32 }),
             ("int8", new PredictorOptions { Precision = InferencePrecision.Int8 }),
             ("bfloat16", new PredictorOptions { Precision = InferencePrecision.BFloat16 }),
         };

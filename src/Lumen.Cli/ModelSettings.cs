@@ -22,16 +22,14 @@ internal class ModelSettings : CommandSettings
     public string? Engine { get; init; }
 
     [CommandOption("--precision <P>")]
-    [Description("auto (int8 where the model has its calibration and the CPU has VNNI, else float32; evaluate and interpret default to float32), float32, bfloat16 (torch engine) or int8 (onnx engine)")]
+    [Description("auto (default: float32, the measured safe choice), float32, bfloat16 (torch engine) or int8 (onnx engine: about 1.8x faster, about 1 point less accurate on the brain-MRI sample)")]
     public string? Precision { get; init; }
 
-    /// <summary>The precision when --precision is not given (predict and serve: auto; scoring commands: float32).</summary>
-    protected virtual InferencePrecision DefaultPrecision => InferencePrecision.Auto;
 
     /// <summary>The precision named by --precision, or the command's default.</summary>
     public InferencePrecision ParsedPrecision => Precision?.ToLowerInvariant() switch
     {
-        null => DefaultPrecision,
+        null => InferencePrecision.Auto,
         "auto" => InferencePrecision.Auto,
         "float32" or "fp32" => InferencePrecision.Float32,
         "bfloat16" or "bf16" => InferencePrecision.BFloat16,

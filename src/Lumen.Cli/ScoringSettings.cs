@@ -26,9 +26,6 @@ internal class ScoringSettings : ModelSettings
     [DefaultValue(0)]
     public int Tta { get; init; }
 
-    /// <summary>Scores measure the model as trained unless --precision asks for what a server would run.</summary>
-    protected override InferencePrecision DefaultPrecision => InferencePrecision.Float32;
-
     /// <summary>The labelled images chosen by --split; warns when scored images were trained on.</summary>
     public ScoredImages Select(Predictor predictor)
     {

@@ -45,7 +45,7 @@ public sealed class ServerOptions
     /// <summary>The inference engine (default auto: ONNX Runtime where it can run the model).</summary>
     public InferenceEngine Engine { get; set; } = InferenceEngine.Auto;
 
-    /// <summary>The number format (default auto: int8 where the model has its calibration and the CPU has VNNI, else float32).</summary>
+    /// <summary>The number format (default auto: float32; int8 is about 1.8x faster and about a point less accurate).</summary>
     public InferencePrecision Precision { get; set; } = InferencePrecision.Auto;
 
     /// <summary>Threads of one forward pass under the ONNX engine; 0 (default) = one per core.</summary>

@@ -30,9 +30,9 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         public int Tta { get; init; }
 
         [CommandOption("--bs <N>")]
-        [Description("Images per forward pass (default 32)")]
-        [DefaultValue(32)]
-        public int BatchSize { get; init; } = 32;
+        [Description("Images per forward pass (default 16)")]
+        [DefaultValue(16)]
+        public int BatchSize { get; init; } = 16;
 
         [CommandOption("--resume")]
         [Description("With --csv: keep the rows an interrupted run wrote and predict only the other images")]

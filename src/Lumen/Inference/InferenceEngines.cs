@@ -28,10 +28,10 @@ public enum InferenceEngine
 public enum InferencePrecision
 {
     /// <summary>
-    /// int8 where it was measured to pay off, else float32: int8 when the onnx engine runs, the model file
-    /// has its int8 calibration and the CPU has VNNI (AVX-VNNI) or Arm's dot product instructions; on this
-    /// project's Xeon, int8 ran 1.8x faster than float32 and cross-validated accuracy moved within ±0.5 point
-    /// (<c>bench … precision</c>). bfloat16 is never chosen: without AMX it was slower than float32.
+    /// The precision measured to be safe: float32. int8 ran 1.84x faster than float32 on this project's
+    /// Xeon (AVX-512 VNNI) but lost 1.25 ± 1.55 points of cross-validated accuracy, more than the 0.5 point
+    /// allowed for a silent choice, and bfloat16 ran at half float32's speed without AMX
+    /// (<c>bench … precision</c>, bench/results/issue12/precision-cv.txt). Both stay available by name.
     /// </summary>
     Auto,
 
@@ -60,9 +60,6 @@ public sealed record PredictorOptions
     /// </summary>
     public InferencePrecision Precision { get; init; } = InferencePrecision.Auto;
 
-    /// <summary>True when this CPU runs int8 convolutions fast (x86 AVX-VNNI or Arm dot product).</summary>
-    public static bool CpuHasInt8DotProduct =>
-        System.Runtime.Intrinsics.X86.AvxVnni.IsSupported || System.Runtime.Intrinsics.Arm.Dp.IsSupported;
 
     /// <summary>
     /// Threads ONNX Runtime uses inside one forward pass; 0 (default) = one per core. A host that decodes

@@ -78,9 +78,7 @@ public sealed class Predictor : IDisposable
             throw new OptionException("Engine", $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
         if (engine == InferenceEngine.Onnx && !onnxRuns)
             throw new OptionException("Engine", $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
-        var precision = asked != InferencePrecision.Auto ? asked
-            : engine == InferenceEngine.Onnx && loaded.Calibration is not null && PredictorOptions.CpuHasInt8DotProduct ? InferencePrecision.Int8
-            : InferencePrecision.Float32;
+        var precision = asked == InferencePrecision.Auto ? InferencePrecision.Float32 : asked;
         if (precision == InferencePrecision.Int8 && engine != InferenceEngine.Onnx)
             throw new OptionException("Precision", "int8 runs on the onnx engine");
         if (precision == InferencePrecision.BFloat16 && engine != InferenceEngine.Torch)
