@@ -18,6 +18,23 @@ public class TransformTests
         return img;
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheOnePassInputArrayEqualsTheTorchBatch(bool bgrAnd255)
+    {
+        // ImageNet statistics on [0, 1], and ML.NET's ResNet-18 convention (BGR, 0..255 scale).
+        var normalization = bgrAnd255 ? new Lumen.Data.Normalization(new[] { 103.9f, 116.8f, 123.7f }, new[] { 1f, 1f, 1f }, 255f, true) : Lumen.Data.Normalization.ImageNet;
+        var preprocessing = new Lumen.Data.Preprocessing(16, Lumen.Data.ResizeMethod.Crop, PadMode.Reflection, normalization);
+        var images = Enumerable.Range(0, 3).Select(i => TestImages.Pattern(16, 16, 40 + i)).ToList();
+        using var batch = preprocessing.Batch(images, TorchSharp.torch.CPU);
+        var (data, shape) = preprocessing.Input(images);
+        Assert.Equal(batch.shape, shape);
+        float[] expected = batch.data<float>().ToArray();
+        float worst = expected.Zip(data, (a, b) => Math.Abs(a - b) / Math.Max(1f, Math.Abs(a))).Max();
+        Assert.True(worst < 1e-5f, $"largest relative difference {worst}");
+    }
+
     [Fact]
     public void CentreCropKeepsTheMiddleAndSquishKeepsEverything()
     {

@@ -187,7 +187,8 @@ public sealed class Predictor : IDisposable
     {
         using var scope = NewDisposeScope();
         var preprocessing = Info.Preprocessing;
-        Tensor result = Tta.Predict(augment => Forward(preprocessing.Batch(prepared, _device, augment)), Info.Training.Augment, tta, Info.Training.Seed);
+        Tensor result = Tta.Predict(augment => augment is null ? ForwardPlain(prepared) : Forward(preprocessing.Batch(prepared, _device, augment)),
+            Info.Training.Augment, tta, Info.Training.Seed);
         return result.cpu().MoveToOuterDisposeScope();
     }
 
@@ -206,15 +207,26 @@ public sealed class Predictor : IDisposable
     }
 
     /// <summary>Probabilities of a model-ready (normalised) batch.</summary>
-    private Tensor Forward(Tensor input)
+    private Tensor Forward(Tensor input) => Average(engine => engine.Probabilities(input));
+
+    /// <summary>Probabilities of prepared images without augmentation; on the CPU the input is built in one pass (<see cref="Preprocessing.Input"/>).</summary>
+    private Tensor ForwardPlain(IReadOnlyList<RgbImage> prepared)
+    {
+        if (_device.type != DeviceType.CPU) return Forward(Info.Preprocessing.Batch(prepared, _device));
+        var (data, shape) = Info.Preprocessing.Input(prepared);
+        return Average(engine => engine.Probabilities(data, shape));
+    }
+
+    /// <summary>The members' mean of <paramref name="probabilities"/> (one member: its own).</summary>
+    private Tensor Average(Func<IForwardEngine, Tensor> probabilities)
     {
         // One pass at a time: a pass already uses every core, and the torch model is shared with Grad-CAM.
         lock (_gate)
         {
-            if (_members.Count == 1) return _members[0].Engine.Probabilities(input);
+            if (_members.Count == 1) return probabilities(_members[0].Engine);
             using var scope = NewDisposeScope();
-            var sum = _members[0].Engine.Probabilities(input);
-            foreach (var (_, engine) in _members.Skip(1)) sum.add_(engine.Probabilities(input));
+            var sum = probabilities(_members[0].Engine);
+            foreach (var (_, engine) in _members.Skip(1)) sum.add_(probabilities(engine));
             using var count = ((double)_members.Count).ToScalar();  // explicit and disposed: see ImageTensor.Stack
             return sum.div_(count).MoveToOuterDisposeScope();
         }
