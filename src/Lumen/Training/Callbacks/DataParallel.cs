@@ -23,9 +23,6 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
 {
     private readonly Stopwatch _communication = new();
 
-    /// <summary>The processes of the job.</summary>
-    public IProcessGroup Group => group;
-
     /// <summary>Optimiser steps synchronised so far.</summary>
     public int Steps { get; private set; }
 
