@@ -82,7 +82,7 @@ public sealed class PredictionQueue : IAsyncDisposable
         try
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            var predictions = _predictor.PredictBatch(batch.Select(w => w.Image).ToList());
+            var predictions = _predictor.PredictBatch(batch.Select(w => w.Image).ToList(), _options.Tta);
             _metrics.Batch(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(start), EngineName, PrecisionName);
             Batches++;
             for (int i = 0; i < batch.Count; i++)

@@ -48,6 +48,10 @@ public sealed class ServerOptions
     /// <summary>The number format (default auto: float32; int8 is about 1.8x faster and about a point less accurate).</summary>
     public InferencePrecision Precision { get; set; } = InferencePrecision.Auto;
 
+    /// <summary>Test-time augmentation passes per prediction (default 0; each pass costs a forward pass, as fastai's tta).</summary>
+    [Range(0, 64)]
+    public int Tta { get; set; }
+
     /// <summary>Threads of one forward pass under the ONNX engine; 0 (default) = one per core.</summary>
     [Range(0, 1024)]
     public int Threads { get; set; }

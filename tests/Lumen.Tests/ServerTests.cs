@@ -90,6 +90,19 @@ public class ServerTests(ServedModelFixture model) : IClassFixture<ServedModelFi
     }
 
     [Fact]
+    public async Task TestTimeAugmentationOnServeGivesThePredictorsTtaProbabilities()
+    {
+        var (app, client) = await Start(o => o.Tta = 2);
+        await using var _ = app;
+        using var predictor = Predictor.Load(model.ModelPath);
+        var expected = predictor.Predict(model.Folder.File("green", "img002.png"), tta: 2);
+        var plain = predictor.Predict(model.Folder.File("green", "img002.png"));
+        var root = await (await client.PostAsync("/api/predict", Upload(model.Image("green", 2)))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(expected.Probability, root.GetProperty("probability").GetSingle(), 4);
+        Assert.NotEqual(plain.Probability, expected.Probability);
+    }
+
+    [Fact]
     public async Task GradCamAddsAPng()
     {
         var (app, client) = await Start();

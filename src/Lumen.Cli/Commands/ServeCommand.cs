@@ -36,6 +36,10 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         [Description("Requests allowed to wait for the model before new ones get 503 (default 64)")]
         public int? QueueCapacity { get; init; }
 
+        [CommandOption("--tta <N>")]
+        [Description("Test-time augmentation passes per prediction (default 0; N passes cost N + 1 forward passes)")]
+        public int? Tta { get; init; }
+
         [CommandOption("-v|--verbose")]
         [Description("Also log ASP.NET Core's own lines (about eight per request); by default one line per request")]
         public bool? Verbose { get; init; }
@@ -61,6 +65,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
             if (precision is { } p) o.Precision = p;
             if (settings.Threads is { } threads) o.Threads = threads;
             if (settings.Verbose is { } verbose) o.Verbose = verbose;
+            if (settings.Tta is { } tta) o.Tta = tta;
         }
         WebApplication app;
         try
