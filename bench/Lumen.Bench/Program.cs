@@ -86,10 +86,13 @@ public static class Program
             Console.WriteLine($"PyTorch baseline skipped: {error.Trim().Split('\n').LastOrDefault()} (install: apt-get install python3-torch python3-torchvision python3-pil)");
             return null;
         }
-        return output.Split('\n').Where(l => l.Contains('='))
-            .Select(l => l.Split('=', 2))
-            .ToDictionary(p => p[0].Trim(), p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        return KeyValues(output);
     }
+
+    /// <summary>The "key=number" lines of a worker's output (a terminal's escape codes before a key are skipped; they can contain '=').</summary>
+    internal static Dictionary<string, double> KeyValues(string output) =>
+        output.Split('\n').Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\b[a-z_0-9]+)=([-0-9.eE+]+)\s*$")).Where(m => m.Success)
+            .ToDictionary(m => m.Groups[1].Value, m => double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>

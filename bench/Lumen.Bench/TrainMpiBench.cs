@@ -63,9 +63,7 @@ internal static class TrainMpiBench
         string output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0) throw new LumenException($"the worker failed ({process.ExitCode}): {errors.Result.Trim()} {output.Trim()}");
-        // Only the worker's key=value lines (a terminal's escape codes can contain '=' too).
-        return output.Split('\n').Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\b[a-z_]+)=([-0-9.eE+]+)\s*$")).Where(m => m.Success)
-            .ToDictionary(m => m.Groups[1].Value, m => double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+        return Program.KeyValues(output);
     }
 
     private static int Worker(string[] args)

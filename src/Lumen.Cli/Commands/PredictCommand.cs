@@ -55,7 +55,11 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         var group = Cluster.Group;
         if (group is not null && settings.Csv is null) throw new LumenException("--csv is needed when predicting with several processes (mpirun): their rows are merged into it");
         string? csvPath = group is null || settings.Csv is null ? settings.Csv : PredictionCsv.PartPath(settings.Csv, group.Rank, group.Size);
-        if (group is not null) files = files.Skip(files.Count * group.Rank / group.Size).Take(files.Count * (group.Rank + 1) / group.Size - files.Count * group.Rank / group.Size).ToList();
+        if (group is not null)
+        {
+            var (from, to) = Partition.Block(files.Count, group.Rank, group.Size);
+            files = files.GetRange(from, to - from);
+        }
         using var predictor = settings.LoadPredictor();
 
         using var csv = csvPath is null ? null : PredictionCsv.Open(csvPath, settings.Top, settings.Resume);

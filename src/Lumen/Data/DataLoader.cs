@@ -79,8 +79,8 @@ public sealed class DataLoader
     public ArraySegment<int> BatchIndices(int[] order, int batch)
     {
         int start = batch * BatchSize, count = Math.Min(BatchSize, order.Length - start);
-        int from = start + count * Shard.Rank / Shard.Size, to = start + count * (Shard.Rank + 1) / Shard.Size;
-        return new ArraySegment<int>(order, from, to - from);
+        var (from, to) = Partition.Block(count, Shard.Rank, Shard.Size);
+        return new ArraySegment<int>(order, start + from, to - from);
     }
 
     /// <summary>A training loader that oversamples: each item is drawn with probability ∝ 1 / (size of its class).</summary>

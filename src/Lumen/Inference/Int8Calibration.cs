@@ -1,8 +1,6 @@
-using System.Runtime.InteropServices;
 using Lumen.Imaging;
 using Lumen.Models;
 using Microsoft.ML.OnnxRuntime;
-using static TorchSharp.torch;
 
 namespace Lumen.Inference;
 
@@ -51,14 +49,7 @@ public sealed record Int8Calibration(int Images, string Source, IReadOnlyList<Co
         using var run = new RunOptions();
         foreach (var batch in prepared.Chunk(batchSize))
         {
-            float[] data;
-            long[] shape;
-            using (var input = info.Preprocessing.Batch(batch, CPU))
-            using (var contiguous = input.contiguous())
-            {
-                shape = contiguous.shape;
-                data = MemoryMarshal.Cast<byte, float>(contiguous.bytes).ToArray();
-            }
+            var (data, shape) = info.Preprocessing.Input(batch);
             Observe("input", data);
             using var value = OrtValue.CreateTensorValueFromMemory(data, shape);
             using var results = session.Run(run, new[] { "input" }, new[] { value }, outputs);

@@ -39,7 +39,7 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
         var valid = learner.Data.Valid;
         if (valid.Items.Count >= group.Size)
         {
-            int from = valid.Items.Count * group.Rank / group.Size, to = valid.Items.Count * (group.Rank + 1) / group.Size;
+            var (from, to) = Partition.Block(valid.Items.Count, group.Rank, group.Size);
             var block = new Data.DataLoader(valid.Items.Skip(from).Take(to - from).ToList(), valid.Vocab, valid.MultiLabel, valid.Options, training: false, valid.Device);
             learner.ValidationPredictions = () => Combine(learner, learner.Predict(block, inFit: true), from);
         }
@@ -47,7 +47,8 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
 
     /// <summary>
     /// The whole validation set's predictions from each process's block (rows from <paramref name="offset"/>):
-    /// every process puts its rows into zeroed full-size buffers and the buffers are summed.
+    /// every process puts its rows into zeroed full-size buffers and the buffers are summed; the losses
+    /// follow from the combined outputs and targets.
     /// </summary>
     private Predictions Combine(Learner learner, Predictions block, int offset)
     {
@@ -55,13 +56,14 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
         {
             var items = learner.Data.Valid.Items;
             using var scope = NewDisposeScope();
-            var parts = new[] { block.Logits, block.Targets.to(ScalarType.Float32), block.Losses };
+            var parts = new[] { block.Logits, block.Targets.to(ScalarType.Float32) };
             var full = parts.Select(p => zeros(new[] { (long)items.Count }.Concat(p.shape.Skip(1)).ToArray())).ToList();
             for (int i = 0; i < parts.Length; i++) full[i].narrow(0, offset, parts[i].shape[0]).copy_(parts[i]);
             Exchange(full, buffer => group.AllreduceSum(buffer), scale: null);
             var logits = full[0].MoveToOuterDisposeScope();
             var targets = full[1].to(block.Targets.dtype).MoveToOuterDisposeScope();
-            var losses = full[2].MoveToOuterDisposeScope();
+            Tensor losses;
+            using (no_grad()) losses = learner.Loss.PerItem(logits, targets).MoveToOuterDisposeScope();
             return new Predictions(logits, targets, losses, items, block.MultiLabel);
         }
     }
