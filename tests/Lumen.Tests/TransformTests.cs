@@ -48,6 +48,25 @@ public class TransformTests
     }
 
     [Fact]
+    public void CropAtTheModelSizeReturnsTheSourcePixelsUnchanged()
+    {
+        // Scale 1 at whole-pixel offsets is a copy (no resampling): centre and random crops alike.
+        var random = new Random(7);
+        var noise = new RgbImage(40, 24, Enumerable.Range(0, 40 * 24 * 4).Select(i => i % 4 == 3 ? (byte)255 : (byte)random.Next(256)).ToArray());
+        var t = new ItemTransform(24, ResizeMethod.Crop);
+        foreach (var seed in new int?[] { null, 1, 2, 3 })
+        {
+            var rng = seed is { } s ? new Random(s) : null;
+            int left = (int)t.SourceRect(40, 24, seed is { } s2 ? new Random(s2) : null).Left;
+            var crop = t.Apply(noise, rng);
+            Assert.Equal((24, 24), (crop.Width, crop.Height));
+            for (int y = 0; y < 24; y++)
+                for (int x = 0; x < 24; x++)
+                    Assert.Equal(noise[left + x, y], crop[x, y]);
+        }
+    }
+
+    [Fact]
     public void RandomCropPositionVariesWithTheSeedOnlyInTraining()
     {
         var wide = Bands(90, 30);

@@ -137,6 +137,7 @@ public sealed class ItemTransform
     /// <summary>Maps <paramref name="source"/> onto a width×height output, filling outside pixels per <paramref name="fill"/>.</summary>
     private static RgbImage Draw(RgbImage image, SKRect source, int width, int height, PadMode fill)
     {
+        if (IsPlainCrop(image, source, width, height)) return Crop(image, (int)source.Left, (int)source.Top, width, height);
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var bitmap = new SKBitmap(info);
         using (var canvas = new SKCanvas(bitmap))
@@ -162,5 +163,23 @@ public sealed class ItemTransform
         }
         // Opaque output: premultiplied and straight RGBA bytes are identical.
         return RgbImage.FromBitmap(bitmap);
+    }
+
+    /// <summary>
+    /// True when the draw maps pixels one to one: scale 1, whole-pixel offsets, all inside the image.
+    /// Linear sampling then reads each pixel at its centre, so the output is the source's pixels; the
+    /// common case (a square image, or a crop after <see cref="Shrink"/>) is a copy, not a draw.
+    /// </summary>
+    private static bool IsPlainCrop(RgbImage image, SKRect source, int width, int height) =>
+        source.Width == width && source.Height == height
+        && source.Left == MathF.Floor(source.Left) && source.Top == MathF.Floor(source.Top)
+        && source.Left >= 0 && source.Top >= 0 && source.Right <= image.Width && source.Bottom <= image.Height;
+
+    private static RgbImage Crop(RgbImage image, int left, int top, int width, int height)
+    {
+        var pixels = new byte[width * height * 4];
+        for (int y = 0; y < height; y++)
+            Array.Copy(image.Pixels, ((top + y) * image.Width + left) * 4, pixels, y * width * 4, width * 4);
+        return new RgbImage(width, height, pixels);
     }
 }

@@ -87,15 +87,27 @@ public static class ImageDecoder
             }
         }
 
+        // Decoded straight into the image's own array: no bitmap, no copy.
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bitmap = new SKBitmap(info);
-        SKCodecResult result = codec.GetPixels(info, bitmap.GetPixels());
+        var pixels = new byte[info.BytesSize];
+        var pinned = System.Runtime.InteropServices.GCHandle.Alloc(pixels, System.Runtime.InteropServices.GCHandleType.Pinned);
+        SKCodecResult result;
+        try
+        {
+            result = codec.GetPixels(info, pinned.AddrOfPinnedObject());
+        }
+        finally
+        {
+            pinned.Free();
+        }
         if (result != SKCodecResult.Success)
             throw new ImageDecodeException(source, result == SKCodecResult.IncompleteInput
                 ? "the file is truncated (the pixel data ends early)"
                 : $"the pixel data is corrupt ({result})");
+        if (codec.Info.AlphaType != SKAlphaType.Opaque)
+            for (int i = 3; i < pixels.Length; i += 4) pixels[i] = 255;
 
-        RgbImage image = RgbImage.FromBitmap(bitmap);
+        RgbImage image = new(size.Width, size.Height, pixels);
         return ApplyOrientation(image, codec.EncodedOrigin);
     }
 

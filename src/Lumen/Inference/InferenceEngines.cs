@@ -148,8 +148,10 @@ internal sealed class OnnxForward : IForwardEngine
             InterOpNumThreads = 1,
         };
         // Idle intra-op threads would otherwise spin for a while after each pass and take the cores
-        // from the image decoders that run between and beside passes: a 2,880-image folder ran at 60.6
-        // img/s without spinning and 56.6 with it (2 cores, bench … predict --folder, same run).
+        // from the image decoders and request handlers that run between and beside passes: serving
+        // (bench … serve-load --clients 50 --seconds 30, float32, two runs each, alternating) answered
+        // 144.5 and 145.4 req/s without spinning, 135.4 and 133.3 with it; a 960-image folder ran
+        // 0.90x vs 0.93x of bare ONNX Runtime (five alternating rounds, within this VM's noise).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         byte[] graph = int8
             ? OnnxExport.ToInt8Bytes(model, info, loaded.Calibration ?? throw new OptionException("Precision", "int8 needs the model's int8 calibration, and this file has none (written by an older Lumen); add it with ModelFile.AddCalibration"))
