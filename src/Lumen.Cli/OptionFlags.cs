@@ -10,7 +10,7 @@ internal static class OptionFlags
         ["LabelRegex"] = "--label-regex", ["Size"] = "--size", ["Count"] = "--count", ["Augment"] = "--aug",
         ["MaxRotate"] = "--max-rotate", ["Split"] = "--split", ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs",
         ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume", ["Folds"] = "--folds",
-        ["Engine"] = "--engine", ["Threads"] = "--threads", ["Precision"] = "--precision",
+        ["Engine"] = "--engine", ["Threads"] = "--threads", ["Precision"] = "--precision", ["Budget"] = "--budget",
     };
 
     /// <summary>The message of <paramref name="e"/> with the option named by its flag (or its library name when it has none).</summary>

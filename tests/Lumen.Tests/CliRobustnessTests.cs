@@ -46,6 +46,30 @@ public class CliRobustnessTests
         Assert.True(new FileInfo(dir.File("model.onnx")).Length > 1_000_000);
     }
 
+    [Theory]
+    [InlineData("15m", 900)]
+    [InlineData("90s", 90)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("2.5h", 9000)]
+    [InlineData("10", 600)]
+    [InlineData("1m30s", 90)]
+    public void BudgetDurationsParse(string text, int seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), Lumen.Cli.Commands.TrainCommand.Settings.ParseDuration(text));
+
+    [Theory]
+    [InlineData("soon")]
+    [InlineData("0m")]
+    [InlineData("15 minutes")]
+    public void ABadBudgetIsRefusedNamingTheFlag(string budget)
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 2, size: 16, prefix: "data");
+        var (code, error) = Run("train", dir.File("data"), "--budget", budget, "--out", dir.File("out"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("--budget must be", error);
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
     [Fact]
     public void VersionIsPrinted()
     {

@@ -158,3 +158,106 @@ public class SmallDataDefaultsTests
         Assert.Equal(epochs, SmallDataDefaults.Epochs(trainImages, batchSize));
     }
 }
+
+/// <summary><see cref="TrainingBudget"/>: what a time budget buys, and a budgeted run that makes an ensemble.</summary>
+[Collection(nameof(MemoryCollection))]
+public class TrainingBudgetTests
+{
+    // 0.1 s per image at 224 px (this 2-core VM trains resnet18 at about 10 img/s there), 2 s setup;
+    // the brain-MRI sample's split: 384 training, 96 validation images, bs 16 (7 default epochs).
+    private static readonly TrainingSpeed Vm = new(224, 0.1, 2);
+
+    private static BudgetPlan Plan(TimeSpan budget, int? epochs = null, int maxSize = 224) =>
+        TrainingBudget.Plan(budget, Vm, maxSize, 384, 96, 16, freezeEpochs: 1, epochs);
+
+    [Fact]
+    public void EstimateCountsEpochsValidationSetupAndScalesWithPixels()
+    {
+        // (1 + 7) epochs × (384 × 0.1 + 96 × 0.1 / 3) + 2 s setup + (64 × 0.1 / 3 + 2) s export.
+        double expected = 8 * (38.4 + 3.2) + 2 + 64 * 0.1 / 3 + 2;
+        Assert.Equal(expected, TrainingBudget.Estimate(Vm, 224, 7, 1, 384, 96).TotalSeconds, 6);
+        double atHalf = 8 * (38.4 + 3.2) / 4 + 2 + 64 * 0.1 / 3 / 4 + 2;
+        Assert.Equal(atHalf, TrainingBudget.Estimate(Vm, 112, 7, 1, 384, 96).TotalSeconds, 6);
+    }
+
+    [Fact]
+    public void ABudgetBuysSizeFirstThenEpochsThenEnsembleMembers()
+    {
+        // Default 7 epochs at 224 px take ~339 s: 5 minutes do not fit them at 224 (planned 85% = 255 s).
+        var fiveMinutes = Plan(TimeSpan.FromMinutes(5));
+        Assert.True(fiveMinutes.Size < 224, fiveMinutes.ToString());
+        Assert.True(TrainingBudget.Estimate(Vm, fiveMinutes.Size, 7, 1, 384, 96).TotalSeconds <= 255);
+        Assert.Equal((7, 1), (fiveMinutes.Epochs, fiveMinutes.Members));
+
+        // 10 minutes: 224 px and more epochs (but not 12: ~553 s > 510 s planned).
+        var tenMinutes = Plan(TimeSpan.FromMinutes(10));
+        Assert.Equal((224, 1), (tenMinutes.Size, tenMinutes.Members));
+        Assert.InRange(tenMinutes.Epochs, 8, 11);
+        Assert.True(TrainingBudget.Estimate(Vm, 224, tenMinutes.Epochs, 1, 384, 96).TotalSeconds <= 510);
+        Assert.True(TrainingBudget.Estimate(Vm, 224, tenMinutes.Epochs + 1, 1, 384, 96).TotalSeconds > 510);
+
+        // An hour: 12 epochs at 224 px, and as many such models as fit (6 × ~553 s > 3060 s planned: 5).
+        var hour = Plan(TimeSpan.FromHours(1));
+        Assert.Equal((224, 12, 5), (hour.Size, hour.Epochs, hour.Members));
+        Assert.Contains("an ensemble of 5 models", hour.ToString());
+    }
+
+    [Fact]
+    public void GivenEpochsAndSizeAreKeptAndTooShortABudgetSaysWhatItNeeds()
+    {
+        var given = Plan(TimeSpan.FromHours(1), epochs: 3, maxSize: 160);
+        Assert.Equal((160, 3), (given.Size, given.Epochs));
+        Assert.Equal(TrainingBudget.MaxMembers, given.Members);
+
+        // 20 s (17 planned) cannot fit 7 epochs even at 64 px (~31 s), but 2 (~14 s); 5 s fits nothing,
+        // and the error names the budget and what the smallest plan needs.
+        var shorter = Plan(TimeSpan.FromSeconds(20));
+        Assert.Equal((64, 2, 1), (shorter.Size, shorter.Epochs, shorter.Members));
+        var e = Assert.Throws<OptionException>(() => Plan(TimeSpan.FromSeconds(5)));
+        Assert.Equal("Budget", e.Option);
+        Assert.Contains("(64 px, 1 unfrozen epoch(s)) needs about 13 s", e.Problem);  // (2 epochs × 3.4 s + 4.2 s) / 0.85
+    }
+
+    [Fact]
+    public void ABudgetedRunMeasuresPlansAndAveragesMembersTrainedOnOneSplit()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green", "blue" }, 6, size: 32, prefix: "data");
+        var request = new TrainRequest
+        {
+            Data = new DataSource(dir.File("data")),
+            OutputFolder = dir.File("out"),
+            DataOptions = new DataOptions { Item = new ItemTransform(32), Augment = AugmentOptions.None, Loader = new LoaderOptions { BatchSize = 4, Workers = 2 }, ValidPct = 0.34 },
+            Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3,
+        };
+        var notes = new NoteRecorder();
+        var result = TrainingBudget.Run(request, TimeSpan.FromMinutes(30), notes, maxMembers: 2);
+
+        Assert.Equal((32, 1, 2), (result.Plan.Size, result.Plan.Epochs, result.Plan.Members));
+        Assert.Contains(notes.Notes, n => n.StartsWith("budget 30 min 00 s: 32 px, 1 unfrozen epochs, an ensemble of 2 models"));
+        Assert.True(ModelFile.IsEnsemble(dir.File("out", "model.lumen")));
+        var validation = result.Members.Select(m => m.Learner.Data.Valid.Items.Select(i => i.Path).Order().ToList()).ToList();
+        Assert.Equal(validation[0], validation[1]);
+        Assert.Equal(6, validation[0].Count);
+        Assert.NotEqual(result.Members[0].Learner.Data.Options.Seed, result.Members[1].Learner.Data.Options.Seed);
+        Assert.True(File.Exists(dir.File("out", "member-2", "model.lumen")));
+        Assert.NotNull(result.EnsembleAccuracy);
+        using var predictor = Predictor.Load(dir.File("out", "model.lumen"));
+        Assert.Equal(2, predictor.Members);
+
+        Assert.Equal("Budget", Assert.Throws<OptionException>(() => TrainingBudget.Run(request with { Resume = true }, TimeSpan.FromMinutes(1))).Option);
+    }
+
+    private sealed class NoteRecorder : IProgressReporter
+    {
+        public List<string> Notes { get; } = new();
+
+        public IProgressTask Start(string description, long total)
+        {
+            Notes.Add(description);
+            return NullProgress.Instance;
+        }
+
+        public void Warn(string message) { }
+    }
+}
