@@ -9,7 +9,7 @@ internal static class OptionFlags
         ["LabelSmoothing"] = "--label-smoothing", ["BatchSize"] = "--bs", ["ValidPct"] = "--valid-pct",
         ["LabelRegex"] = "--label-regex", ["Size"] = "--size", ["Count"] = "--count", ["Augment"] = "--aug",
         ["MaxRotate"] = "--max-rotate", ["Split"] = "--split", ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs",
-        ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume", ["Folds"] = "--folds",
+        ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume", ["Folds"] = "--folds", ["SaveBest"] = "--save-best",
         ["Engine"] = "--engine", ["Threads"] = "--threads", ["Precision"] = "--precision", ["Budget"] = "--budget",
     };
 

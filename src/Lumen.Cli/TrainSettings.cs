@@ -46,6 +46,10 @@ internal class TrainSettings : DataSettings
     [Description("MixUp with alpha 0.4")]
     public bool MixUp { get; init; }
 
+    [CommandOption("--ema")]
+    [Description("Validate and keep an exponential moving average of the weights (decay 0.99)")]
+    public bool Ema { get; init; }
+
     [CommandOption("--oversample")]
     [Description("Draw training images with probability inverse to their class size")]
     public bool Oversample { get; init; }
@@ -62,6 +66,7 @@ internal class TrainSettings : DataSettings
     {
         LabelSmoothing = LabelSmoothing ? 0.1 : 0,
         MixUpAlpha = MixUp ? 0.4 : 0,
+        WeightAveragingDecay = Ema ? 0.99 : 0,
         Oversample = Oversample,
         ClassWeights = ClassWeights,
         TrainBn = !FreezeBn,

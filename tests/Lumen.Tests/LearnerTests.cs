@@ -394,6 +394,42 @@ public class LearnerTests
     }
 
     [Fact]
+    public void WeightAveragingKeepsTheMovingAverageOfEveryStepsWeights()
+    {
+        using var dir = new TempFolder();
+        var learner = TinyLearner(TinyData(dir), new TrainingOptions { WeightAveragingDecay = 0.9 });
+        var head = learner.Model.parameters().Last();
+        using var start = head.detach().clone();
+        var afterSteps = new List<Tensor>();
+        Tensor? liveAfterValidation = null;
+        learner.Callbacks.Add(new Watch(
+            afterStep: _ => afterSteps.Add(head.detach().clone().DetachFromDisposeScope()),
+            beforeTrain: l => { if (l.Epoch == 1) liveAfterValidation = head.detach().clone().DetachFromDisposeScope(); }));
+        learner.Fit(2, 1e-3);
+
+        // timm's ModelEmaV2 with warm-up: d = min(decay, (1 + t) / (10 + t)).
+        var expected = start.clone();
+        for (int t = 1; t <= afterSteps.Count; t++)
+        {
+            double d = Math.Min(0.9, (1.0 + t) / (10.0 + t));
+            expected = expected * d + afterSteps[t - 1] * (1 - d);
+        }
+        Assert.Equal(2 * learner.Data.Train.BatchCount, afterSteps.Count);
+        Assert.True(head.detach().allclose(expected, rtol: 1e-4, atol: 1e-6), "the model keeps the average");
+        Assert.False(head.detach().allclose(afterSteps[^1], rtol: 1e-4, atol: 1e-6), "the average differs from the last step's weights");
+        // Validation swaps the average in and gives the live weights back: epoch 2 trains on from epoch 1's live weights.
+        Assert.True(liveAfterValidation!.allclose(afterSteps[learner.Data.Train.BatchCount - 1], rtol: 0, atol: 0));
+        foreach (var t in afterSteps) t.Dispose();
+        liveAfterValidation.Dispose();
+    }
+
+    private sealed class Watch(Action<Learner>? afterStep = null, Action<Learner>? beforeTrain = null) : ICallback
+    {
+        public void AfterStep(Learner learner) => afterStep?.Invoke(learner);
+        public void BeforeTrain(Learner learner) => beforeTrain?.Invoke(learner);
+    }
+
+    [Fact]
     public void MixUpLabelSmoothingAndOversamplingTrain()
     {
         using var dir = new TempFolder();

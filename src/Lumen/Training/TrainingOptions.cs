@@ -19,6 +19,9 @@ public sealed record TrainingOptions
     /// <summary>MixUp α (fastai: 0.4); 0 = off.</summary>
     public double MixUpAlpha { get; init; }
 
+    /// <summary>Decay of an exponential moving average of the weights (<see cref="WeightAveraging"/>; 0.99 when enabled); 0 = off.</summary>
+    public double WeightAveragingDecay { get; init; }
+
     /// <summary>Weight the loss by inverse class frequency (single-label).</summary>
     public bool ClassWeights { get; init; }
 

@@ -101,6 +101,8 @@ public static class TrainWorkflow
         if (request.Epochs is < 0) throw new OptionException(nameof(request.Epochs), $"must be 0 (frozen epochs only) or more, got {request.Epochs}");
         if (request.FreezeEpochs < 0) throw new OptionException(nameof(request.FreezeEpochs), $"must be 0 or more, got {request.FreezeEpochs}");
         if (request.Epochs == 0 && request.FreezeEpochs == 0) throw new OptionException(nameof(request.Epochs), "is 0 and so are the frozen epochs: nothing would be trained");
+        if (request.SaveBest && request.Training.WeightAveragingDecay > 0)
+            throw new OptionException(nameof(request.SaveBest), "cannot be combined with weight averaging: the averaged weights are what the run keeps");
         if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
         request.DataOptions.Validate();
         string outDir = Path.GetFullPath(request.OutputFolder);
