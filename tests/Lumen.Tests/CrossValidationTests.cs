@@ -147,10 +147,10 @@ public class SmallDataDefaultsTests
 {
     [Theory]
     [InlineData(8000, 64, 4)]    // a Kvasir-sized set: fastai's bs 64 and 4 epochs (125 steps each)
-    [InlineData(2000, 64, 5)]    // 31 steps per epoch: 160 steps in 5 epochs
-    [InlineData(768, 32, 7)]     // 24 steps per epoch at 32
-    [InlineData(384, 16, 7)]     // the 480-image brain-MRI sample's 80%: 24 steps per epoch at 16
-    [InlineData(320, 16, 8)]     // 3-fold CV of it: 20 steps per epoch at 16
+    [InlineData(2000, 64, 9)]    // 31 steps per epoch: 288 steps in 9 epochs
+    [InlineData(768, 32, 12)]    // 24 steps per epoch at 32
+    [InlineData(384, 16, 12)]    // the 480-image brain-MRI sample's 80%: 24 steps per epoch at 16
+    [InlineData(320, 16, 12)]    // 3-fold CV of it: 20 steps per epoch at 16 (capped)
     [InlineData(20, 8, 12)]      // 2 steps per epoch: capped at 12 epochs
     public void SmallSetsGetSmallerBatchesAndMoreEpochs(int trainImages, int batchSize, int epochs)
     {
