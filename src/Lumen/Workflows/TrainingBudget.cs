@@ -136,7 +136,7 @@ public static class TrainingBudget
     {
         progress ??= NullProgress.Instance;
         if (request.Resume) throw new OptionException("Budget", "cannot be combined with resuming: resume the run without it");
-        if (request.Group is { Size: > 1 }) throw new OptionException("Budget", "is for one process: under mpirun give --size and --epochs");
+        if (request.Group is { Size: > 1 }) throw new OptionException("Budget", "is for one process: with several processes give the image size and the epochs instead");
         var clock = Stopwatch.StartNew();
         var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         int batchSize = request.DataOptions.Loader.BatchSize ?? SmallDataDefaults.BatchSize(data.Train.Items.Count);
