@@ -164,7 +164,7 @@ public class SmallDataDefaultsTests
 public class TrainingBudgetTests
 {
     // 0.1 s per image at 224 px (this 2-core VM trains resnet18 at about 10 img/s there), 2 s setup;
-    // the brain-MRI sample's split: 384 training, 96 validation images, bs 16 (7 default epochs).
+    // the brain-MRI sample's split: 384 training, 96 validation images, bs 16 (12 default epochs).
     private static readonly TrainingSpeed Vm = new(224, 0.1, 2);
 
     private static BudgetPlan Plan(TimeSpan budget, int? epochs = null, int maxSize = 224) =>
@@ -183,23 +183,26 @@ public class TrainingBudgetTests
     [Fact]
     public void ABudgetBuysSizeFirstThenEpochsThenEnsembleMembers()
     {
-        // Default 7 epochs at 224 px take ~339 s: 5 minutes do not fit them at 224 (planned 85% = 255 s).
-        var fiveMinutes = Plan(TimeSpan.FromMinutes(5));
-        Assert.True(fiveMinutes.Size < 224, fiveMinutes.ToString());
-        Assert.True(TrainingBudget.Estimate(Vm, fiveMinutes.Size, 7, 1, 384, 96).TotalSeconds <= 255);
-        Assert.Equal((7, 1), (fiveMinutes.Epochs, fiveMinutes.Members));
+        // 2,000 training and 500 validation images at bs 64: 31 steps per epoch, 9 default epochs;
+        // one epoch at 224 px ~217 s, the default run ~2,173 s, 10 epochs ~2,389 s, 12 ~2,823 s.
+        BudgetPlan PlanFor(TimeSpan budget) => TrainingBudget.Plan(budget, Vm, 224, 2000, 500, 64, freezeEpochs: 1, epochs: null);
+        double Seconds(int size, int epochs) => TrainingBudget.Estimate(Vm, size, epochs, 1, 2000, 500).TotalSeconds;
 
-        // 10 minutes: 224 px and more epochs (but not 12: ~553 s > 510 s planned).
-        var tenMinutes = Plan(TimeSpan.FromMinutes(10));
-        Assert.Equal((224, 1), (tenMinutes.Size, tenMinutes.Members));
-        Assert.InRange(tenMinutes.Epochs, 8, 11);
-        Assert.True(TrainingBudget.Estimate(Vm, 224, tenMinutes.Epochs, 1, 384, 96).TotalSeconds <= 510);
-        Assert.True(TrainingBudget.Estimate(Vm, 224, tenMinutes.Epochs + 1, 1, 384, 96).TotalSeconds > 510);
+        // 30 min (85% planned = 1,530 s): the default epochs fit only at 160 px; epochs are not raised below the largest size.
+        var halfHour = PlanFor(TimeSpan.FromMinutes(30));
+        Assert.Equal((160, 9, 1), (halfHour.Size, halfHour.Epochs, halfHour.Members));
+        Assert.True(Seconds(192, 9) > 1530 && Seconds(160, 9) <= 1530);
 
-        // An hour: 12 epochs at 224 px, and as many such models as fit (6 × ~553 s > 3060 s planned: 5).
-        var hour = Plan(TimeSpan.FromHours(1));
-        Assert.Equal((224, 12, 5), (hour.Size, hour.Epochs, hour.Members));
-        Assert.Contains("an ensemble of 5 models", hour.ToString());
+        // 50 min (2,550 s): 224 px, and one epoch more than the default (11 would need ~2,606 s).
+        var fiftyMinutes = PlanFor(TimeSpan.FromMinutes(50));
+        Assert.Equal((224, 10, 1), (fiftyMinutes.Size, fiftyMinutes.Epochs, fiftyMinutes.Members));
+        Assert.True(Seconds(224, 10) <= 2550 && Seconds(224, 11) > 2550);
+
+        // 4 h (12,240 s): 12 epochs at 224 px, and as many such models as fit: 4 (5 would need ~14,114 s).
+        var fourHours = PlanFor(TimeSpan.FromHours(4));
+        Assert.Equal((224, 12, 4), (fourHours.Size, fourHours.Epochs, fourHours.Members));
+        Assert.Contains("an ensemble of 4 models", fourHours.ToString());
+        Assert.Equal(TrainingBudget.MaxMembers, PlanFor(TimeSpan.FromHours(6)).Members);
     }
 
     [Fact]
@@ -209,7 +212,7 @@ public class TrainingBudgetTests
         Assert.Equal((160, 3), (given.Size, given.Epochs));
         Assert.Equal(TrainingBudget.MaxMembers, given.Members);
 
-        // 20 s (17 planned) cannot fit 7 epochs even at 64 px (~31 s), but 2 (~14 s); 5 s fits nothing,
+        // 20 s (17 planned) cannot fit 12 epochs even at 64 px (~48 s), but 2 (~14 s); 5 s fits nothing,
         // and the error names the budget and what the smallest plan needs.
         var shorter = Plan(TimeSpan.FromSeconds(20));
         Assert.Equal((64, 2, 1), (shorter.Size, shorter.Epochs, shorter.Members));
