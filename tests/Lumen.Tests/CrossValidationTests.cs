@@ -237,7 +237,7 @@ public class TrainingBudgetTests
         var result = TrainingBudget.Run(request, TimeSpan.FromMinutes(30), notes, maxMembers: 2);
 
         Assert.Equal((32, 1, 2), (result.Plan.Size, result.Plan.Epochs, result.Plan.Members));
-        Assert.Contains(notes.Notes, n => n.StartsWith("budget 30 min 00 s: 32 px, 1 unfrozen epochs, an ensemble of 2 models"));
+        Assert.Contains(notes.Notes, n => n.StartsWith("budget 30 min 00 s: 32 px, 1 unfrozen epoch, an ensemble of 2 models"));
         Assert.True(ModelFile.IsEnsemble(dir.File("out", "model.lumen")));
         var validation = result.Members.Select(m => m.Learner.Data.Valid.Items.Select(i => i.Path).Order().ToList()).ToList();
         Assert.Equal(validation[0], validation[1]);

@@ -22,7 +22,7 @@ public sealed record BudgetPlan(int Size, int Epochs, int Members, TimeSpan PerM
 {
     /// <summary>One line for the user: what was chosen and the time it should take.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"budget {Format(Budget)}: {Size} px, {Epochs} unfrozen epochs, {(Members == 1 ? "1 model" : $"an ensemble of {Members} models")}, about {Format(PerMember * Members)} of training");
+        $"budget {Format(Budget)}: {Size} px, {Epochs} unfrozen epoch{(Epochs == 1 ? "" : "s")}, {(Members == 1 ? "1 model" : $"an ensemble of {Members} models")}, about {Format(PerMember * Members)} of training");
 
     /// <summary>A duration as people read it: "12 min 05 s", or "40 s" under a minute.</summary>
     public static string Format(TimeSpan t) => t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes} min {t.Seconds:D2} s" : $"{t.TotalSeconds:F0} s";
