@@ -121,7 +121,7 @@ public static class TrainingBudget
         learner.Unfreeze();
         var timer = new StepTimer(steps + 1);
         learner.Fit(1, new ICallback[] { new ParamScheduler((_, _) => (1e-4, 0.9)), timer }, phase: "measure", onlyTheseCallbacks: true);
-        return new TrainingSpeed(data.Options.Item.Size, timer.Seconds / timer.TimedImages, setupSeconds);
+        return new TrainingSpeed(data.Options.Item.Size, timer.SecondsPerImage, setupSeconds);
     }
 
     /// <summary>
@@ -192,42 +192,33 @@ public static class TrainingBudget
         using (predictions) return Metrics.Accuracy.Compute(predictions.Logits, predictions.Targets);
     }
 
-    /// <summary>Stops a fit after a number of training batches, timing all but the first (unless there is only one).</summary>
+    /// <summary>Stops a fit after a number of training batches and times them.</summary>
     private sealed class StepTimer(int batches) : ICallback
     {
         private readonly Stopwatch _clock = new();
-        private int _seen, _batchImages, _firstImages;
-        private double _firstSeconds;
+        private readonly List<(double EndSeconds, int Images)> _done = new();
+        private int _images;
 
-        /// <summary>Seconds of the timed batches.</summary>
-        public double Seconds => Images == 0 ? _firstSeconds : _clock.Elapsed.TotalSeconds;
-
-        /// <summary>Images in the timed batches.</summary>
-        public int TimedImages => Images == 0 ? _firstImages : Images;
-
-        private int Images { get; set; }
+        /// <summary>
+        /// Seconds per image over the batches after the first (which pays one-off costs), measured from
+        /// the first batch's end; the first batch alone when the epoch has only one.
+        /// </summary>
+        public double SecondsPerImage => _done.Count == 1
+            ? _done[0].EndSeconds / _done[0].Images
+            : (_done[^1].EndSeconds - _done[0].EndSeconds) / _done.Skip(1).Sum(b => b.Images);
 
         void ICallback.BeforeBatch(Learner learner)
         {
             if (!learner.Training) return;
-            _batchImages = (int)learner.X.shape[0];
-            if (_seen == 0) _clock.Start();
+            _images = (int)learner.X.shape[0];
+            _clock.Start();
         }
 
         void ICallback.AfterBatch(Learner learner)
         {
             if (!learner.Training) return;
-            if (++_seen == 1)
-            {
-                (_firstSeconds, _firstImages) = (_clock.Elapsed.TotalSeconds, _batchImages);
-                _clock.Restart();
-            }
-            else Images += _batchImages;
-            if (_seen >= batches || _seen >= learner.Data.Train.BatchCount)
-            {
-                _clock.Stop();
-                learner.Stop("measured");
-            }
+            _done.Add((_clock.Elapsed.TotalSeconds, _images));
+            if (_done.Count >= batches || _done.Count >= learner.Data.Train.BatchCount) learner.Stop("measured");
         }
     }
 }
