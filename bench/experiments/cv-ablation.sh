@@ -4,16 +4,22 @@
 # recipe is appended to the results file: accuracy, macro-F1 and MCC as mean ± sd over folds, and
 # the wall time of the whole cross-validation.
 #
-#   bench/experiments/cv-ablation.sh RECIPES RESULTS [DATA] [LUMEN]
+#   bench/experiments/cv-ablation.sh RECIPES RESULTS [DATA] [LUMEN] [WORK]
 #
 # DATA defaults to the bundled samples/brain-mri, LUMEN to a copy of the Release CLI (copy it so a
-# rebuild during a long run does not change the binary under it).
+# rebuild during a long run does not change the binary under it). WORK keeps each recipe's cv folder
+# (fold models, oof.csv, log) for later scoring, e.g. `lumen evaluate WORK/NAME/fold-1/model.lumen
+# DATA --split valid --tta 4`; without it they go to a temporary folder, removed at the end.
 set -euo pipefail
 recipes=$1 results=$2
 data=${3:-$(dirname "$0")/../../samples/brain-mri}
 lumen=${4:-lumen}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${5:-}" ]; then
+  work=$5; mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 grep -v '^\s*\(#\|$\)' "$recipes" | while read -r name flags; do
   start=$(date +%s)
   # shellcheck disable=SC2086

@@ -50,6 +50,10 @@ internal class TrainSettings : DataSettings
     [Description("Validate and keep an exponential moving average of the weights (decay 0.99)")]
     public bool Ema { get; init; }
 
+    [CommandOption("--progressive <PX>")]
+    [Description("Progressive resizing: train the first half of each phase's epochs on smaller images, growing from PX to --size")]
+    public int? Progressive { get; init; }
+
     [CommandOption("--oversample")]
     [Description("Draw training images with probability inverse to their class size")]
     public bool Oversample { get; init; }
@@ -67,6 +71,7 @@ internal class TrainSettings : DataSettings
         LabelSmoothing = LabelSmoothing ? 0.1 : 0,
         MixUpAlpha = MixUp ? 0.4 : 0,
         WeightAveragingDecay = Ema ? 0.99 : 0,
+        ProgressiveStartSize = Progressive,
         Oversample = Oversample,
         ClassWeights = ClassWeights,
         TrainBn = !FreezeBn,

@@ -71,6 +71,17 @@ public class CliRobustnessTests
     }
 
     [Fact]
+    public void AProgressiveStartSizeNotBelowTheSizeIsRefusedNamingTheFlag()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "a", "b" }, 2, size: 16, prefix: "data");
+        var (code, error) = Run("train", dir.File("data"), "--size", "64", "--progressive", "64", "--out", dir.File("out"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("--progressive must be below the training size (64 px), got 64", error);
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    [Fact]
     public void VersionIsPrinted()
     {
         var (code, output) = LumenProcess.Run("--version");

@@ -430,6 +430,53 @@ public class LearnerTests
     }
 
     [Fact]
+    public void ProgressiveResizingGrowsTheTrainingSizeAndValidatesAtTheDataSize()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green" }, 8, size: 96);
+        var data = ImageDataLoaders.FromFolder(dir.Path, new DataOptions
+        {
+            Item = new ItemTransform(96), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 }, Augment = AugmentOptions.Default,
+        });
+        var learner = TinyLearner(data, new TrainingOptions { ProgressiveStartSize = 32 });
+        var training = new List<(int Epoch, long Size)>();
+        var validation = new List<long>();
+        learner.Callbacks.Add(new OnEvent(beforeBatch: l =>
+        {
+            if (l.Training) training.Add((l.Epoch, l.X.shape[2]));
+            else validation.Add(l.X.shape[2]);
+        }));
+        learner.Fit(4, 1e-3);
+
+        // Half the epochs ramp from 32 px towards 96 in steps of 32; the rest, and every validation, at 96.
+        var sizes = Enumerable.Range(0, 4).Select(e => training.Where(t => t.Epoch == e).Select(t => t.Size).Distinct().Single()).ToArray();
+        Assert.Equal(new long[] { 32, 64, 96, 96 }, sizes);
+        Assert.Equal(4 * learner.Data.Train.BatchCount, training.Count);
+        Assert.Equal(4 * learner.Data.Valid.BatchCount, validation.Count);
+        Assert.All(validation, size => Assert.Equal(96, size));
+    }
+
+    [Theory]
+    [InlineData(12, new[] { 128, 128, 160, 160, 192, 192, 224, 224, 224, 224, 224, 224 })]
+    [InlineData(1, new[] { 224 })]  // fine_tune's frozen epoch: too short to ramp
+    [InlineData(4, new[] { 128, 160, 224, 224 })]
+    public void ProgressiveResizingScheduleRampsOverHalfTheEpochsInStepsOf32(int epochs, int[] expected)
+    {
+        var schedule = new ProgressiveResizing(128);
+        Assert.Equal(expected, Enumerable.Range(0, epochs).Select(e => schedule.SizeAt(e, epochs, 224)));
+    }
+
+    [Fact]
+    public void ProgressiveResizingRefusesAStartSizeNotBelowTheDataSize()
+    {
+        var e = Assert.Throws<OptionException>(() => ProgressiveResizing.For(new TrainingOptions { ProgressiveStartSize = 224 }, 224));
+        Assert.Equal("ProgressiveStartSize", e.Option);
+        Assert.Throws<OptionException>(() => new ProgressiveResizing(16));
+        Assert.Throws<OptionException>(() => new ProgressiveResizing(64, rampFraction: 1));
+        Assert.Null(ProgressiveResizing.For(new TrainingOptions(), 224));
+    }
+
+    [Fact]
     public void MixUpLabelSmoothingAndOversamplingTrain()
     {
         using var dir = new TempFolder();

@@ -15,7 +15,7 @@ public sealed record FitPosition(string Phase, int EpochInFit, int Batch, int Ep
 /// <summary>
 /// Trains a <see cref="VisionModel"/> on <see cref="ImageDataLoaders"/> (fastai's Learner): the loop and
 /// its events. Everything else is a callback or a class beside it: schedules (<see cref="ParamScheduler"/>,
-/// <see cref="OneCycle"/>, <see cref="FineTuning"/>), the <see cref="Recorder"/>, <see cref="MixUp"/>, <see cref="WeightAveraging"/>, the
+/// <see cref="OneCycle"/>, <see cref="FineTuning"/>), the <see cref="Recorder"/>, <see cref="MixUp"/>, <see cref="WeightAveraging"/>, <see cref="ProgressiveResizing"/>, the
 /// LR finder, checkpoints, progress, early stopping. Seeded: every batch reseeds torch's generator from
 /// (seed, epoch, batch), so reruns and resumed runs give the same weights; the generator's previous
 /// state is restored when a fit ends.
@@ -44,6 +44,7 @@ public sealed partial class Learner : IDisposable
         _builtIn.Add(Recorder);
         if (Options.MixUpAlpha > 0) _builtIn.Add(new MixUp(Options.MixUpAlpha));
         if (Options.WeightAveragingDecay > 0) _builtIn.Add(new WeightAveraging(Options.WeightAveragingDecay));
+        if (ProgressiveResizing.For(Options, Data.Options.Item.Size) is { } resizing) _builtIn.Add(resizing);
         _builtIn.Add(FeatureCache = new FrozenFeatureCache());
         ResetHooks();
     }

@@ -105,6 +105,7 @@ public static class TrainWorkflow
             throw new OptionException(nameof(request.SaveBest), "cannot be combined with weight averaging: the averaged weights are what the run keeps");
         if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
         request.DataOptions.Validate();
+        var resizing = ProgressiveResizing.For(request.Training, request.DataOptions.Item.Size);  // checked before the output folder is claimed
         string outDir = Path.GetFullPath(request.OutputFolder);
         string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
         if (request.Resume && !File.Exists(checkpoint)) throw new OptionException(nameof(request.Resume), $"no checkpoint at {checkpoint}");
@@ -131,6 +132,8 @@ public static class TrainWorkflow
         }
         if ((givenBatchSize, request.Epochs) switch { (null, null) => "batch size and epochs", (null, _) => "batch size", (_, null) => "epochs", _ => null } is { } chosen)
             progress.Note($"recipe: batch size {batchSize}, {request.FreezeEpochs} frozen + {epochs} unfrozen epochs ({chosen} chosen for {trainImages} training images)");
+        if (resizing is not null)
+            progress.Note($"progressive resizing: unfrozen epochs train at {string.Join(", ", Enumerable.Range(0, epochs).Select(e => resizing.SizeAt(e, epochs, request.DataOptions.Item.Size)))} px");
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
         var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head, progress: progress);
         learner.Cancellation = cancellation;
