@@ -15,7 +15,7 @@ namespace Lumen.Bench;
 /// <c>-- --epochs 12</c>) and with fastai's fine_tune recipe in plain PyTorch
 /// (bench/python/fastai_recipe.py, Debian's python3-torch) from the same ImageNet ResNet-18 weights, in
 /// one run, printed side by side with mean ± sd and the difference.
-/// Usage: quality [folder] [--folds 5] [--size 224] [--python-epochs 4] [--skip-python] [-- lumen cv flags]
+/// Usage: quality [folder] [--folds 5] [--size 224] [--python-epochs 4] [--skip-python] [--skip-lumen] [-- lumen cv flags]
 /// </summary>
 internal static class QualityBench
 {
@@ -39,14 +39,14 @@ internal static class QualityBench
         File.WriteAllLines(foldsFile, new[] { "path,label,fold" }.Concat(items.Select((item, i) => $"{item.Path},{item.Labels[0]},{foldOf[i] + 1}")));
 
         var python = args.Contains("--skip-python") ? null : PythonFastai(work, foldsFile, size, pythonEpochs);
-        var lumen = LumenRecipe(folder, work, folds, seed, size, lumenFlags);
+        var lumen = args.Contains("--skip-lumen") ? null : LumenRecipe(folder, work, folds, seed, size, lumenFlags);
 
         Console.WriteLine();
         Console.WriteLine($"{"fold",-10}{"Lumen acc",12}{"PyTorch acc",14}");
         for (int k = 0; k < folds; k++)
             Console.WriteLine($"{k + 1,-10}{Cell(lumen, k),12}{Cell(python, k),14}");
         Console.WriteLine($"{"mean ± sd",-10}{Summary(lumen),14}{Summary(python),16}");
-        if (lumen.Count == folds && python?.Count == folds)
+        if (lumen?.Count == folds && python?.Count == folds)
         {
             double difference = lumen.Average() - python.Average();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Lumen − PyTorch fastai recipe: {difference * 100:+0.0;-0.0} points of mean accuracy"));
