@@ -11,7 +11,7 @@ internal static class OptionFlags
         ["MaxRotate"] = "--max-rotate", ["Split"] = "--split", ["Epochs"] = "--epochs", ["FreezeEpochs"] = "--freeze-epochs",
         ["Lr"] = "--lr", ["OutputFolder"] = "--out", ["Resume"] = "--resume", ["Folds"] = "--folds", ["SaveBest"] = "--save-best",
         ["Engine"] = "--engine", ["Threads"] = "--threads", ["Precision"] = "--precision", ["Budget"] = "--budget",
-        ["ProgressiveStartSize"] = "--progressive",
+        ["ProgressiveStartSize"] = "--progressive", ["Members"] = "--members",
     };
 
     /// <summary>The message of <paramref name="e"/> with the option named by its flag (or its library name when it has none).</summary>

@@ -4,6 +4,7 @@ using Lumen.Augment;
 using Lumen.Data;
 using Lumen.Tests.Support;
 using Lumen.Workflows;
+using TorchSharp;
 
 namespace Lumen.Tests;
 
@@ -107,6 +108,44 @@ public class CrossValidationTests
         // Every image was trained on by some member, so every image counts as seen.
         Assert.Equal(18, ensemble.Images!.Train.Count);
         foreach (var m in members) m.Dispose();
+    }
+
+    [Fact]
+    public void MembersPerFoldAreScoredAsTheirEnsembleOnTheSameFold()
+    {
+        using var dir = new TempFolder();
+        dir.AddClasses(new[] { "red", "green", "blue" }, 6, size: 32, prefix: "data");
+        var result = CrossValidation.Run(Request(dir) with { Members = 2, Ensemble = true });
+
+        var float32 = new PredictorOptions { Precision = InferencePrecision.Float32 };
+        var foldOf = Splitter.FoldOf(FolderSource.Scan(dir.File("data")).Items, 3, 42);
+        var paths = FolderSource.Scan(dir.File("data")).Items.Select(i => i.Path).ToList();
+        Assert.Equal(18, result.OutOfFold.Count);
+        foreach (var fold in result.Folds)
+        {
+            Assert.Equal(dir.File("cv", $"fold-{fold.Fold}", "model.lumen"), fold.ModelPath);
+            using var ensemble = Predictor.Load(fold.ModelPath, float32);
+            Assert.Equal(2, ensemble.Members);
+            var members = new[] { 1, 2 }.Select(m => Predictor.Load(dir.File("cv", $"fold-{fold.Fold}", $"member-{m}", "model.lumen"), float32)).ToList();
+            // Both members hold out this fold's images (the folds of the seed), but train from other seeds.
+            foreach (var member in members) Assert.Equal(6, member.Images!.Valid.Count);
+            var rows = result.OutOfFold.Where(p => p.Fold == fold.Fold).ToList();
+            Assert.All(rows, p => Assert.Equal(fold.Fold, foldOf[paths.IndexOf(p.Path)] + 1));
+            var images = rows.Select(p => ensemble.Prepare(p.Path)).ToList();
+            using var first = members[0].Probabilities(images);
+            using var second = members[1].Probabilities(images);
+            Assert.False(first.allclose(second, atol: 1e-4), "the members were trained from different seeds");
+            using var mean = (first + second) / 2;
+            using var scored = torch.tensor(rows.SelectMany(p => p.Probabilities).ToArray()).reshape(rows.Count, 3);
+            Assert.True(scored.allclose(mean, atol: 1e-5), "each held-out image is scored by the mean of its fold's members");
+            foreach (var m in members) m.Dispose();
+        }
+        var cv = JsonNode.Parse(File.ReadAllText(dir.File("cv", "cv.json")))!;
+        Assert.Equal(2, cv["recipe"]!["members"]!.GetValue<int>());
+        // The cross-validation's ensemble holds every member of every fold.
+        using var all = Predictor.Load(result.EnsemblePath!, float32);
+        Assert.Equal(6, all.Members);
+        Assert.Equal("Members", Assert.Throws<OptionException>(() => CrossValidation.Run(Request(dir) with { Members = 0 })).Option);
     }
 
     [Fact]

@@ -26,6 +26,11 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
         [DefaultValue(0)]
         public int Tta { get; init; }
 
+        [CommandOption("--members <N>")]
+        [Description("Models trained per fold (default 1); with more, each fold's model is the ensemble of N trained with seeds --seed, --seed+1, … on the same fold (what an ensemble is worth)")]
+        [DefaultValue(1)]
+        public int Members { get; init; } = 1;
+
         [CommandOption("--ensemble")]
         [Description("Also write ensemble.lumen: the fold models as one model that averages their probabilities (predict, evaluate and serve take it like any model)")]
         public bool Ensemble { get; init; }
@@ -33,7 +38,7 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var request = new CrossValidationRequest { Recipe = settings.ToTrainRequest(settings.Out) with { Resume = false }, Folds = settings.Folds, Tta = settings.Tta, Resume = settings.Resume, Ensemble = settings.Ensemble };
+        var request = new CrossValidationRequest { Recipe = settings.ToTrainRequest(settings.Out) with { Resume = false }, Folds = settings.Folds, Tta = settings.Tta, Members = settings.Members, Resume = settings.Resume, Ensemble = settings.Ensemble };
         using var ctrlC = CtrlC.Watch();
         var result = ConsoleProgress.Run(progress => CrossValidation.Run(request, progress, ctrlC.Token));
         if (result.Folds.Count > 0)

@@ -24,6 +24,14 @@ public sealed record CrossValidationRequest
     /// <summary>Seed of the fold assignment (default: the recipe's data seed).</summary>
     public int? Seed { get; init; }
 
+    /// <summary>
+    /// Models trained per fold (default 1). With more, each fold trains <c>member-j</c> inside its folder
+    /// on the same fold with training seeds seed, seed + 1, … (the recipe's data seed; the folds stay those
+    /// of <see cref="Seed"/>), and the fold's model is their ensemble (mean of the members' probabilities):
+    /// what an ensemble trained by a time budget is worth, measured.
+    /// </summary>
+    public int Members { get; init; } = 1;
+
     /// <summary>Test-time augmentation passes when scoring each fold's model (0: none).</summary>
     public int Tta { get; init; }
 
@@ -31,8 +39,8 @@ public sealed record CrossValidationRequest
     public bool Resume { get; init; }
 
     /// <summary>
-    /// Also write <c>ensemble.lumen</c>: the fold models as one ensemble whose prediction is the mean of
-    /// their probabilities (for new images: every image here was trained on by all folds but one, so the
+    /// Also write <c>ensemble.lumen</c>: the fold models (with <see cref="Members"/>, every member) as one
+    /// ensemble whose prediction is the mean of their probabilities (for new images: every image here was trained on by all folds but one, so the
     /// cross-validation cannot score it).
     /// </summary>
     public bool Ensemble { get; init; }
@@ -129,6 +137,7 @@ public static class CrossValidation
         progress ??= NullProgress.Instance;
         if (request.Folds < 2) throw new OptionException(nameof(request.Folds), $"must be at least 2, got {request.Folds}");
         if (request.Tta < 0) throw new OptionException(nameof(request.Tta), $"must be 0 or more, got {request.Tta}");
+        if (request.Members < 1) throw new OptionException(nameof(request.Members), $"must be at least 1, got {request.Members}");
         int seed = request.Seed ?? request.Recipe.DataOptions.Seed;
         string outDir = Path.GetFullPath(request.Recipe.OutputFolder);
         using var folderLock = FolderLock.Acquire(outDir);
@@ -147,6 +156,8 @@ public static class CrossValidation
                     ?? throw new LumenException($"'{saved}' is empty; delete it to retrain fold {k + 1}");
                 if (done.Folds != request.Folds || done.Seed != seed)
                     throw new OptionException(nameof(request.Resume), $"'{saved}' is fold {k + 1} of {done.Folds} with seed {done.Seed}, not of {request.Folds} with seed {seed}; use another output folder");
+                if ((done.Members ?? 1) != request.Members)
+                    throw new OptionException(nameof(request.Resume), $"'{saved}' is fold {k + 1} with {done.Members ?? 1} model(s), not {request.Members}; use another output folder");
                 classes = done.Classes;
                 folds.Add(done.Result);
                 outOfFold.AddRange(done.Predictions);
@@ -155,23 +166,17 @@ public static class CrossValidation
             }
 
             var started = DateTime.UtcNow;
-            var recipe = request.Recipe with
-            {
-                OutputFolder = foldDir,
-                Splitter = SingleLabelFold(request.Folds, k, seed),
-                Resume = request.Resume && File.Exists(Path.Combine(foldDir, "checkpoint.lumenckpt")),
-            };
-            var trained = TrainWorkflow.Run(recipe, progress, cancellation);
+            var (trained, modelPath) = TrainFold(request, k, seed, foldDir, progress, cancellation);
             var data = trained.Learner.Data;
             trained.Learner.Model.Dispose();
-            if (trained.Interrupted || trained.ModelPath is null)
+            if (modelPath is null)
             {
                 interrupted = true;
                 break;
             }
             classes = data.Vocab.Classes;
-            var (result, predictions) = Score(trained, k + 1, request.Tta, progress, started);
-            AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions), LumenJson.Options));
+            var (result, predictions) = Score(trained, modelPath, k + 1, request.Tta, progress, started);
+            AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions, request.Members), LumenJson.Options));
             folds.Add(result);
             outOfFold.AddRange(predictions);
             progress.Note($"fold {k + 1}/{request.Folds}: {Summary(result)}");
@@ -182,11 +187,53 @@ public static class CrossValidation
         if (request.Ensemble && !interrupted && folds.Count == request.Folds)
         {
             string ensemble = Path.Combine(outDir, "ensemble.lumen");
-            ModelFile.SaveEnsemble(ensemble, folds.Select(f => f.ModelPath).ToList());
+            ModelFile.SaveEnsemble(ensemble, folds.SelectMany(f => SingleModels(f, request.Members)).ToList());
             cv = cv with { EnsemblePath = ensemble };
         }
         return cv;
     }
+
+    /// <summary>
+    /// Trains fold <paramref name="k"/>'s model, or its <see cref="CrossValidationRequest.Members"/> and their
+    /// ensemble; returns the first run (its data and recipe) and the model to score (null when interrupted).
+    /// </summary>
+    private static (TrainResult First, string? ModelPath) TrainFold(CrossValidationRequest request, int k, int seed, string foldDir,
+        IProgressReporter progress, CancellationToken cancellation)
+    {
+        var split = SingleLabelFold(request.Folds, k, seed);
+        TrainResult Train(TrainRequest recipe, string folder) => TrainWorkflow.Run(recipe with
+        {
+            OutputFolder = folder,
+            Splitter = split,
+            Resume = request.Resume && File.Exists(Path.Combine(folder, "checkpoint.lumenckpt")),
+        }, progress, cancellation);
+
+        if (request.Members == 1)
+        {
+            var single = Train(request.Recipe, foldDir);
+            return (single, single.Interrupted ? null : single.ModelPath);
+        }
+        TrainResult? first = null;
+        var models = new List<string>();
+        for (int m = 0; m < request.Members; m++)
+        {
+            progress.Note($"fold {k + 1}/{request.Folds}: ensemble member {m + 1}/{request.Members}");
+            var options = request.Recipe.DataOptions with { Seed = request.Recipe.DataOptions.Seed + m };
+            var member = Train(request.Recipe with { DataOptions = options }, Path.Combine(foldDir, $"member-{m + 1}"));
+            if (first is null) first = member;
+            else member.Learner.Model.Dispose();
+            if (member.Interrupted || member.ModelPath is null) return (first, null);
+            models.Add(member.ModelPath);
+        }
+        string ensemble = Path.Combine(foldDir, "model.lumen");
+        ModelFile.SaveEnsemble(ensemble, models);
+        return (first!, ensemble);
+    }
+
+    // An ensemble holds single models: a fold's members rather than the fold's own ensemble.
+    private static IEnumerable<string> SingleModels(FoldResult fold, int members) => members == 1
+        ? new[] { fold.ModelPath }
+        : Enumerable.Range(1, members).Select(m => Path.Combine(Path.GetDirectoryName(fold.ModelPath)!, $"member-{m}", "model.lumen"));
 
     // Checked by the splitter, before a fold trains: the scoring below is single-label.
     private static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> SingleLabelFold(int folds, int fold, int seed)
@@ -197,14 +244,14 @@ public static class CrossValidation
             : kfold(items);
     }
 
-    private sealed record SavedFold(int Folds, int Seed, IReadOnlyList<string> Classes, FoldResult Result, IReadOnlyList<OutOfFoldPrediction> Predictions);
+    // Members is absent (1) in folds written before ensembles per fold.
+    private sealed record SavedFold(int Folds, int Seed, IReadOnlyList<string> Classes, FoldResult Result, IReadOnlyList<OutOfFoldPrediction> Predictions, int? Members = null);
 
     private static string Summary(FoldResult r) =>
         string.Create(CultureInfo.InvariantCulture, $"accuracy {r.Accuracy:F3}, macro-F1 {r.MacroF1:F3}, MCC {r.Mcc:F3} on {r.ValidImages} held-out images ({r.Seconds:F0} s)");
 
-    private static (FoldResult, List<OutOfFoldPrediction>) Score(TrainResult trained, int fold, int tta, IProgressReporter progress, DateTime started)
+    private static (FoldResult, List<OutOfFoldPrediction>) Score(TrainResult trained, string modelPath, int fold, int tta, IProgressReporter progress, DateTime started)
     {
-        string modelPath = trained.ModelPath!;
         var data = trained.Learner.Data;
         // The recipe is scored as trained (float32), through the same preprocessing and ONNX graph as serving.
         using var predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Float32 });
@@ -246,6 +293,7 @@ public static class CrossValidation
                 ["epochs"] = recipe.Epochs,  // null: chosen per fold
                 ["lr"] = recipe.Lr,
                 ["tta"] = request.Tta,
+                ["members"] = request.Members,
             },
             ["classes"] = cv.Classes,
             ["per_fold"] = cv.Folds,
