@@ -40,8 +40,8 @@ public sealed record CrossValidationRequest
 
     /// <summary>
     /// Also write <c>ensemble.lumen</c>: the fold models (with <see cref="Members"/>, every member) as one
-    /// ensemble whose prediction is the mean of their probabilities (for new images: every image here was trained on by all folds but one, so the
-    /// cross-validation cannot score it).
+    /// ensemble whose prediction is the mean of their probabilities (for new images: every image here was
+    /// trained on by all folds but one, so the cross-validation cannot score it).
     /// </summary>
     public bool Ensemble { get; init; }
 }
