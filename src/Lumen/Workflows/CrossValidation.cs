@@ -208,23 +208,20 @@ public static class CrossValidation
             Resume = request.Resume && File.Exists(Path.Combine(folder, "checkpoint.lumenckpt")),
         }, progress, cancellation);
 
-        if (request.Members == 1)
-        {
-            var single = Train(request.Recipe, foldDir);
-            return (single, single.Interrupted ? null : single.ModelPath);
-        }
+        // One model trains in the fold's folder; members train in member-j/ from seeds seed, seed + 1, ….
         TrainResult? first = null;
         var models = new List<string>();
         for (int m = 0; m < request.Members; m++)
         {
-            progress.Note($"fold {k + 1}/{request.Folds}: ensemble member {m + 1}/{request.Members}");
+            if (request.Members > 1) progress.Note($"fold {k + 1}/{request.Folds}: ensemble member {m + 1}/{request.Members}");
             var options = request.Recipe.DataOptions with { Seed = request.Recipe.DataOptions.Seed + m };
-            var member = Train(request.Recipe with { DataOptions = options }, Path.Combine(foldDir, $"member-{m + 1}"));
+            var member = Train(request.Recipe with { DataOptions = options }, request.Members == 1 ? foldDir : Path.Combine(foldDir, $"member-{m + 1}"));
             if (first is null) first = member;
             else member.Learner.Model.Dispose();
             if (member.Interrupted || member.ModelPath is null) return (first, null);
             models.Add(member.ModelPath);
         }
+        if (models.Count == 1) return (first!, models[0]);
         string ensemble = Path.Combine(foldDir, "model.lumen");
         ModelFile.SaveEnsemble(ensemble, models);
         return (first!, ensemble);
