@@ -15,6 +15,17 @@ public static class Program
     // Library errors name options as the library does; the CLI names them by their flags.
     private static string UserMessage(Exception e) => e is OptionException option ? OptionFlags.Message(option) : e.Message;
 
+    /// <summary>
+    /// What a user sees of a bug: the exception's type and first line (LibTorch's errors append the
+    /// C++ source location and a dozen native frames to the message), and where to get the rest.
+    /// </summary>
+    internal static string UnexpectedErrorText(Exception e)
+    {
+        string firstLine = e.Message.Split('\n', 2)[0].TrimEnd('\r', ' ');
+        return $"lumen: unexpected error ({e.GetType().Name}): {firstLine}\n"
+            + "lumen: set LUMEN_DEBUG=1 to see the stack trace, and please report it.\n";
+    }
+
     /// <summary>Runs the command line; returns the process exit code (0 ok, 1 user error, 2 bug).</summary>
     public static int Main(string[] args)
     {
@@ -85,8 +96,7 @@ public static class Program
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("LUMEN_DEBUG") != "1")
         {
-            Console.Error.WriteLine($"lumen: unexpected error ({e.GetType().Name}): {e.Message}");
-            Console.Error.WriteLine("lumen: set LUMEN_DEBUG=1 to see the stack trace, and please report it.");
+            Console.Error.Write(UnexpectedErrorText(e));
             Cluster.AbortOnError(2);
             return 2;
         }

@@ -176,4 +176,23 @@ public class CliRobustnessTests
         Assert.Equal(1, code);
         Assert.Contains("--arch 'resnet9000' is unknown", error);
     }
+
+    [Fact]
+    public void AnUnexpectedNativeErrorIsOneLineAndTheDebugHint()
+    {
+        // A real LibTorch error: its message carries the C++ source location and the native frames.
+        var error = Assert.ThrowsAny<Exception>(() =>
+        {
+            using var t = TorchSharp.torch.zeros(2);
+            using var v = t.view(3);
+        });
+        Assert.Contains("frame #", error.Message);
+        string text = Lumen.Cli.Program.UnexpectedErrorText(error);
+        var lines = text.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith($"lumen: unexpected error ({error.GetType().Name}): ", lines[0]);
+        Assert.Contains("shape '[3]' is invalid", lines[0]);
+        Assert.DoesNotContain("frame #", text);
+        Assert.Equal("lumen: set LUMEN_DEBUG=1 to see the stack trace, and please report it.", lines[1]);
+    }
 }

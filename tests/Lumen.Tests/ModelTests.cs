@@ -60,13 +60,13 @@ public class ModelTests
     {
         using var head = Head.Create(512, 4);
         var kinds = head.named_children().Select(c => c.module.GetType().Name).ToArray();
-        Assert.Equal(new[] { "AdaptiveConcatPool2d", "Flatten", "BatchNorm1d", "Dropout", "Linear", "ReLU", "BatchNorm1d", "Dropout", "Linear" }, kinds);
+        Assert.Equal(new[] { "AdaptiveConcatPool2d", "Flatten", "BatchNormLayer", "Dropout", "Linear", "ReLU", "BatchNormLayer", "Dropout", "Linear" }, kinds);
         var linears = head.modules().OfType<Linear>().ToList();
         Assert.Equal(new long[] { 512, 1024 }, linears[0].weight.shape);
         Assert.Equal(new long[] { 4, 512 }, linears[1].weight.shape);
         var dropouts = head.named_children().Where(c => c.name.StartsWith("drop")).Select(c => c.name).ToArray();
         Assert.Equal(new[] { "drop0", "drop1" }, dropouts);
-        var bn = head.modules().OfType<BatchNorm1d>().First();
+        var bn = head.modules().OfType<BatchNormLayer>().First();
         Assert.Equal(1e-3f, bn.bias!.mean().item<float>(), 6);
         head.eval();
         using var features = randn(3, 512, 2, 2);

@@ -22,17 +22,17 @@ public class OnnxExportTests
     {
         manual_seed(11);
         using var model = VisionModel.Create(arch, 3, weights: weights);
-        var norms = model.modules().OfType<BatchNorm2d>().Cast<TorchSharp.torch.nn.Module>().Concat(model.modules().OfType<BatchNorm1d>()).ToList();
-        foreach (var bn in norms) ((dynamic)bn).momentum = 1.0;
+        var norms = model.modules().OfType<TorchSharp.Modules.BatchNorm>().ToList();
+        foreach (var bn in norms) bn.momentum = 1.0;
         model.train();
         using (no_grad()) model.forward(randn(8, 3, 64, 64));
-        foreach (var bn in norms) ((dynamic)bn).momentum = 0.1;
+        foreach (var bn in norms) bn.momentum = 0.1;
         // Trained ResNets have small scales on each block's last BatchNorm; a random net with unit scales
         // is chaotic (float32 rounding alone then moves deep logits by 1e-3, in Lumen and ONNX Runtime alike).
         string last = model.Architecture.Features == 2048 ? "bn3" : "bn2";
         using (no_grad())
             foreach (var (name, m) in model.named_modules())
-                if (m is BatchNorm2d bn && name.StartsWith("body.layer") && name.EndsWith(last)) { bn.weight!.mul_(0.2); bn.bias!.mul_(0.2); }
+                if (m is BatchNormLayer bn && name.StartsWith("body.layer") && name.EndsWith(last)) { bn.weight!.mul_(0.2); bn.bias!.mul_(0.2); }
         model.eval();
         var training = new TrainingInfo(new Dictionary<string, double>(), 0, 42, DateTime.UtcNow, "test", "", 0, 0, "cross_entropy", Lumen.Augment.AugmentOptions.Default);
         string path = dir.File($"{arch}.lumen");

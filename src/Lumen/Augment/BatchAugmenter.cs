@@ -1,4 +1,5 @@
 using Lumen.Imaging;
+using Lumen.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -49,7 +50,9 @@ public sealed class BatchAugmenter
         {
             Tensor b = tensor(brightness, new long[] { n, 1, 1, 1 }, x.dtype, x.device);
             Tensor c = tensor(contrast, new long[] { n, 1, 1, 1 }, x.dtype, x.device);
-            x = x.clamp(1e-6, 1 - 1e-6).logit().add_(b).mul_(c).sigmoid_();
+            using var low = 1e-6.ToScalar();
+            using var high = (1 - 1e-6).ToScalar();
+            x = x.clamp(low, high).logit().add_(b, Scalars.One).mul_(c).sigmoid_();
         }
         return x.MoveToOuterDisposeScope();
     }

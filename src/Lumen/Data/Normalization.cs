@@ -1,3 +1,4 @@
+using Lumen.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
         Tensor x = Bgr ? rgb01.flip(1) : rgb01;
         if (Scale != 1f)
         {
-            using var scale = Scale.ToScalar();  // explicit and disposed: see ImageTensor.Stack
+            using var scale = Scale.ToScalar();
             x = x.mul(scale);
         }
         x = x.sub(Stat(Mean, x)).div_(Stat(Std, x));
@@ -35,7 +36,7 @@ public sealed record Normalization(float[] Mean, float[] Std, float Scale = 1f, 
     public Tensor Denormalize(Tensor input)
     {
         using var scope = NewDisposeScope();
-        Tensor x = input.mul(Stat(Std, input)).add_(Stat(Mean, input));
+        Tensor x = input.mul(Stat(Std, input)).add_(Stat(Mean, input), Scalars.One);
         if (Scale != 1f)
         {
             using var scale = Scale.ToScalar();

@@ -1,3 +1,4 @@
+using Lumen.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,8 +24,6 @@ public static class ImageTensor
         }
         using var scope = NewDisposeScope();
         Tensor rgbx = torch.tensor(bytes, new long[] { images.Count, h, w, 4 }).to(device);
-        // An explicit, disposed Scalar: an implicit float→Scalar conversion is left to the finalizer,
-        // which can free it while the native call still reads it (a crash seen once in a long CV run).
         using var maxByte = 255f.ToScalar();
         Tensor result = rgbx[.., .., .., ..3].permute(0, 3, 1, 2).to(ScalarType.Float32).div_(maxByte).contiguous();
         return result.MoveToOuterDisposeScope();
@@ -36,7 +35,8 @@ public static class ImageTensor
         if (chw.dim() != 3 || chw.shape[0] != 3) throw new ArgumentException($"expected a 3xHxW tensor, got [{string.Join(",", chw.shape)}]", nameof(chw));
         using var scope = NewDisposeScope();
         int h = (int)chw.shape[1], w = (int)chw.shape[2];
-        Tensor hwc = chw.detach().to(CPU).clamp(0, 1).mul(255).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        using var maxByte = 255.ToScalar();
+        Tensor hwc = chw.detach().to(CPU).clamp(Scalars.Zero, Scalars.One).mul(maxByte).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous();
         byte[] rgb = hwc.data<byte>().ToArray();
         var px = new byte[w * h * 4];
         for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)

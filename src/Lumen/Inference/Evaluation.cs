@@ -1,5 +1,7 @@
 using Lumen.Data;
+using Lumen.Tensors;
 using Lumen.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lumen.Inference;
@@ -125,7 +127,10 @@ public static class Evaluation
         else targets = tensor(kept.Select(i => (long)vocab.IndexOf(i.Labels[0])).ToArray());
         // Logits are recovered from probabilities so metrics and losses share one code path with training:
         // log-probabilities for softmax outputs, logit(p) for sigmoid outputs.
-        var logits = multi ? probs.clamp(1e-7, 1 - 1e-7).logit() : probs.clamp_min(1e-12).log();
+        using var low = 1e-7.ToScalar();
+        using var high = (1 - 1e-7).ToScalar();
+        using var tiny = 1e-12.ToScalar();
+        var logits = multi ? probs.clamp(low, high).logit() : probs.clamp_min(tiny).log();
         probs.Dispose();
         var loss = multi ? Loss.BinaryCrossEntropy() : Loss.CrossEntropy();
         Tensor losses;

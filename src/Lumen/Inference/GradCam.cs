@@ -1,5 +1,6 @@
 using Lumen.Imaging;
 using Lumen.Models;
+using Lumen.Tensors;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,7 +38,8 @@ public static class GradCam
                 var cam = (weights * features).sum(1, keepdim: true).relu();
                 cam = nn.functional.interpolate(cam, new long[] { input.shape[2], input.shape[3] }, mode: InterpolationMode.Bilinear, align_corners: false);
                 var flat = cam.view(n, -1);
-                var max = flat.max(1, keepdim: true).values.clamp_min(1e-8);
+                using var tiny = 1e-8.ToScalar();
+                var max = flat.max(1, keepdim: true).values.clamp_min(tiny);
                 return (flat / max).view(n, input.shape[2], input.shape[3]).detach().cpu().MoveToOuterDisposeScope();
             }
         }

@@ -2,7 +2,9 @@ using Lumen.Imaging;
 using System.Text.Json;
 using Google.Protobuf;
 using Lumen.Models;
+using Lumen.Tensors;
 using Onnx;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -74,7 +76,7 @@ public static class OnnxExport
             x = module switch
             {
                 // The stem: a 7×7 convolution and its BatchNorm.
-                Conv2d conv when i + 1 < body.Count && body[i + 1].module is BatchNorm2d bn => g.ConvBn(conv.weight, bn, x, kernel: 7, stride: 2, pad: 3, groups: 1, ref i),
+                Conv2d conv when i + 1 < body.Count && body[i + 1].module is BatchNormLayer { Spatial: true } bn => g.ConvBn(conv.weight, bn, x, kernel: 7, stride: 2, pad: 3, groups: 1, ref i),
                 ReLU => g.Node("Relu", x),
                 MaxPool2d => g.Node("MaxPool", new[] { x }, OnnxGraphBuilder.Ints("kernel_shape", 3, 3), OnnxGraphBuilder.Ints("strides", 2, 2), OnnxGraphBuilder.Ints("pads", 1, 1, 1, 1)),
                 Sequential stage => stage.named_children().Aggregate(x, (input, block) => Block(g, block.module, input)),
@@ -88,7 +90,7 @@ public static class OnnxExport
                 AdaptiveConcatPool2d => g.Node("Concat", new[] { g.Node("GlobalMaxPool", x), g.Node("GlobalAveragePool", x) }, OnnxGraphBuilder.Int("axis", 1)),
                 AdaptiveAvgPool2d => g.Node("GlobalAveragePool", x),
                 Flatten => g.Node("Flatten", new[] { x }, OnnxGraphBuilder.Int("axis", 1)),
-                BatchNorm1d bn => g.FoldedBatchNorm1d(bn, x),
+                BatchNormLayer { Spatial: false } bn => g.FoldedBatchNorm1d(bn, x),
                 Dropout => x,
                 ReLU => g.Node("Relu", x),
                 Linear linear => g.Gemm(linear, x),
@@ -159,7 +161,7 @@ public static class OnnxExport
     {
         var parts = downsample.named_children().ToDictionary(c => c.name, c => c.module);
         var conv = (Models.ResNet.PointwiseConv)parts["0"];
-        return g.ConvBn(conv.weight, (BatchNorm2d)parts["1"], input, 1, conv.Stride, 0, 1);
+        return g.ConvBn(conv.weight, (BatchNormLayer)parts["1"], input, 1, conv.Stride, 0, 1);
     }
 }
 
@@ -193,19 +195,20 @@ internal sealed class OnnxGraphBuilder
     public List<(string Input, string Output)> ConvTensors { get; } = new();
 
     /// <summary>The stem's Conv followed by its BatchNorm (skips the BatchNorm's position in <paramref name="index"/>).</summary>
-    public string ConvBn(Tensor weight, BatchNorm2d bn, string input, int kernel, int stride, int pad, int groups, ref int index)
+    public string ConvBn(Tensor weight, BatchNormLayer bn, string input, int kernel, int stride, int pad, int groups, ref int index)
     {
         index++;
         return ConvBn(weight, bn, input, kernel, stride, pad, groups);
     }
 
     /// <summary>A convolution followed by inference-mode BatchNorm, in this builder's <see cref="Form"/>.</summary>
-    public string ConvBn(Tensor weight, BatchNorm2d bn, string input, int kernel, int stride, int pad, int groups)
+    public string ConvBn(Tensor weight, BatchNormLayer bn, string input, int kernel, int stride, int pad, int groups)
     {
         if (Form == ConvForm.Float) return BatchNorm(bn, Conv(weight, null, input, kernel, stride, pad, groups));
         using var scope = NewDisposeScope();
         // BatchNorm folded: w' = w·γ/√(var+ε) per output channel, b' = β − mean·γ/√(var+ε).
-        var factor = bn.weight!.detach() / (bn.running_var!.detach() + 1e-5).sqrt();
+        using var bnEps = 1e-5.ToScalar();
+        var factor = bn.weight!.detach() / bn.running_var!.detach().add(bnEps, Scalars.One).sqrt();
         var w = weight.detach() * factor.view(-1, 1, 1, 1);
         var b = bn.bias!.detach() - bn.running_mean!.detach() * factor;
         if (Form == ConvForm.Folded)
@@ -221,9 +224,13 @@ internal sealed class OnnxGraphBuilder
         var (inputScale, inputZero) = Activation(range.InputMin, range.InputMax);
         string x = QuantizeDequantize(input, inputScale, inputZero);
         // Weights: symmetric int8 per output channel; bias: int32 at the scale input·weight.
-        var weightScale = w.abs().amax(new long[] { 1, 2, 3 }).clamp_min(1e-12) / 127;
-        var quantized = (w / weightScale.view(-1, 1, 1, 1)).round().clamp(-127, 127).to(ScalarType.Int8);
-        var biasScale = weightScale * inputScale;
+        using var tiny = 1e-12.ToScalar();
+        using var maxInt8 = 127.ToScalar();
+        using var minInt8 = (-127).ToScalar();
+        using var inputScaleScalar = inputScale.ToScalar();
+        var weightScale = w.abs().amax(new long[] { 1, 2, 3 }).clamp_min(tiny).div(maxInt8);
+        var quantized = (w / weightScale.view(-1, 1, 1, 1)).round().clamp(minInt8, maxInt8).to(ScalarType.Int8);
+        var biasScale = weightScale.mul(inputScaleScalar);
         var bias = (b / biasScale).round().to(ScalarType.Int32);
         string wd = Node("DequantizeLinear", new[] { RawInitializer("w_q", quantized, TensorProto.Types.DataType.Int8), Initializer("w_scale", weightScale) }, Int("axis", 0));
         string bd = Node("DequantizeLinear", new[] { RawInitializer("b_q", bias, TensorProto.Types.DataType.Int32), Initializer("b_scale", biasScale) }, Int("axis", 0));
@@ -303,15 +310,16 @@ internal sealed class OnnxGraphBuilder
         return Node("Conv", inputs.ToArray(), Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad), Int("group", groups));
     }
 
-    public string BatchNorm(BatchNorm2d bn, string input) =>
+    public string BatchNorm(BatchNormLayer bn, string input) =>
         Node("BatchNormalization", new[] { input, Initializer("bn_scale", bn.weight!), Initializer("bn_bias", bn.bias!), Initializer("bn_mean", bn.running_mean!), Initializer("bn_var", bn.running_var!) },
             Float("epsilon", 1e-5f));
 
     /// <summary>Inference-mode BatchNorm1d as x·s + b with s = γ/√(var+ε), b = β − mean·s (plain Mul/Add on N×C).</summary>
-    public string FoldedBatchNorm1d(BatchNorm1d bn, string input)
+    public string FoldedBatchNorm1d(BatchNormLayer bn, string input)
     {
         using var scope = NewDisposeScope();
-        var s = bn.weight! / (bn.running_var! + 1e-5).sqrt();
+        using var bnEps = 1e-5.ToScalar();
+        var s = bn.weight! / bn.running_var!.add(bnEps, Scalars.One).sqrt();
         var b = bn.bias! - bn.running_mean! * s;
         return Node("Add", new[] { Node("Mul", new[] { input, Initializer("bn1d_scale", s) }), Initializer("bn1d_shift", b) });
     }

@@ -2,6 +2,7 @@ using Lumen.Augment;
 using Lumen.Data;
 using Lumen.Imaging;
 using Lumen.Models;
+using Lumen.Tensors;
 using Lumen.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -226,8 +227,8 @@ public sealed class Predictor : IDisposable
             if (_members.Count == 1) return probabilities(_members[0].Engine);
             using var scope = NewDisposeScope();
             var sum = probabilities(_members[0].Engine);
-            foreach (var (_, engine) in _members.Skip(1)) sum.add_(probabilities(engine));
-            using var count = ((double)_members.Count).ToScalar();  // explicit and disposed: see ImageTensor.Stack
+            foreach (var (_, engine) in _members.Skip(1)) sum.add_(probabilities(engine), Scalars.One);
+            using var count = ((double)_members.Count).ToScalar();
             return sum.div_(count).MoveToOuterDisposeScope();
         }
     }
@@ -288,10 +289,11 @@ public static class Tta
         for (int i = 0; i < n; i++)
         {
             var random = new Random(Seeds.Derive(seed, 7, i));
-            sum.add_(probabilities(x => augmenter.Apply(x, random)));
+            sum.add_(probabilities(x => augmenter.Apply(x, random)), Scalars.One);
         }
-        using var passes = n.ToScalar();  // explicit and disposed: see ImageTensor.Stack
-        Tensor mean = sum.div_(passes);
-        return (mean * (1 - beta) + plain * beta).MoveToOuterDisposeScope();
+        using var passes = n.ToScalar();
+        using var augmentedWeight = (1 - beta).ToScalar();
+        using var plainWeight = beta.ToScalar();
+        return sum.div_(passes).mul_(augmentedWeight).add_(plain.mul(plainWeight), Scalars.One).MoveToOuterDisposeScope();
     }
 }

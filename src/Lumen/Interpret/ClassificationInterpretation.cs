@@ -2,7 +2,9 @@ using Lumen.Data;
 using Lumen.Imaging;
 using Lumen.Inference;
 using Lumen.Models;
+using Lumen.Tensors;
 using Lumen.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 using DataLoader = Lumen.Data.DataLoader;
 
@@ -140,8 +142,9 @@ public sealed class ClassificationInterpretation : IDisposable
     public ClassificationReport Report()
     {
         if (!Predictions.MultiLabel) return ClassificationReport.FromConfusion(ConfusionMatrix(), Classes);
-        var predicted = Predictions.Probabilities.gt(0.5);
-        var truth = Predictions.Targets.gt(0.5);
+        using var half = 0.5.ToScalar();
+        var predicted = Predictions.Probabilities.gt(half);
+        var truth = Predictions.Targets.gt(half);
         long[] tp = (predicted & truth).sum(0).data<long>().ToArray();
         long[] fp = (predicted & ~truth).sum(0).data<long>().ToArray();
         long[] fn = (~predicted & truth).sum(0).data<long>().ToArray();

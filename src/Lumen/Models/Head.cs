@@ -1,3 +1,4 @@
+using Lumen.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -58,11 +59,12 @@ public static class Head
         {
             bool last = i == sizes.Count - 2;
             double p = last ? options.Ps : options.Ps / 2;
-            var bn = BatchNorm1d(sizes[i]);
+            var bn = BatchNormLayer.OneDimensional(sizes[i]);
             using (no_grad())
             {
-                bn.weight!.fill_(1.0);
-                bn.bias!.fill_(1e-3);
+                bn.weight!.fill_(Scalars.One);
+                using var biasInit = 1e-3.ToScalar();
+                bn.bias!.fill_(biasInit);
             }
             layers.Add(($"bn{i}", bn));
             if (p > 0) layers.Add(($"drop{i}", Dropout(p)));

@@ -1,3 +1,4 @@
+using Lumen.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -29,7 +30,7 @@ public static class ResNet
         var modules = new List<(string, Module<Tensor, Tensor>)>
         {
             ("conv1", Conv2d(3, 64, kernel_size: 7, stride: 2, padding: 3, bias: false)),
-            ("bn1", BatchNorm2d(64)),
+            ("bn1", BatchNormLayer.TwoDimensional(64)),
             ("relu", ReLU(inplace: true)),
             ("maxpool", MaxPool2d(kernel_size: 3, stride: 2, padding: 1)),
         };
@@ -42,7 +43,7 @@ public static class ResNet
                 int stride = stage > 0 && b == 0 ? 2 : 1;
                 Module<Tensor, Tensor>? downsample = null;
                 if (stride != 1 || inPlanes != planes[stage] * expansion)
-                    downsample = Sequential(("0", new PointwiseConv(inPlanes, planes[stage] * expansion, stride)), ("1", BatchNorm2d(planes[stage] * expansion)));
+                    downsample = Sequential(("0", new PointwiseConv(inPlanes, planes[stage] * expansion, stride)), ("1", BatchNormLayer.TwoDimensional(planes[stage] * expansion)));
                 blocks.Add((b.ToString(), bottleneck
                     ? new Bottleneck(inPlanes, planes[stage], stride, downsample, groups, widthPerGroup)
                     : new BasicBlock(inPlanes, planes[stage], stride, downsample)));
@@ -69,7 +70,7 @@ public static class ResNet
                 case PointwiseConv pw:
                     init.kaiming_normal_(pw.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
                     break;
-                case BatchNorm2d bn:
+                case BatchNormLayer bn:
                     init.ones_(bn.weight);
                     init.zeros_(bn.bias);
                     break;
@@ -83,15 +84,15 @@ public static class ResNet
         // Internal for the ONNX exporter; the field names are torchvision's parameter names.
         internal readonly int _stride;
         internal readonly Conv2d conv1, conv2;
-        internal readonly BatchNorm2d bn1, bn2;
+        internal readonly BatchNormLayer bn1, bn2;
         internal readonly Module<Tensor, Tensor>? downsample;
 
         public BasicBlock(int inPlanes, int planes, int stride, Module<Tensor, Tensor>? downsample) : base(nameof(BasicBlock))
         {
             conv1 = Conv2d(inPlanes, planes, kernel_size: 3, stride: stride, padding: 1, bias: false);
-            bn1 = BatchNorm2d(planes);
+            bn1 = BatchNormLayer.TwoDimensional(planes);
             conv2 = Conv2d(planes, planes, kernel_size: 3, stride: 1, padding: 1, bias: false);
-            bn2 = BatchNorm2d(planes);
+            bn2 = BatchNormLayer.TwoDimensional(planes);
             this.downsample = downsample;
             _stride = stride;
             RegisterComponents();
@@ -102,7 +103,7 @@ public static class ResNet
             using var scope = NewDisposeScope();
             Tensor y = functional.relu(bn1.forward(conv1.forward(x)));
             y = bn2.forward(conv2.forward(y));
-            y = y.add_(downsample is null ? x : downsample.forward(x));
+            y = y.add_(downsample is null ? x : downsample.forward(x), Scalars.One);
             return functional.relu(y).MoveToOuterDisposeScope();
         }
     }
@@ -113,18 +114,18 @@ public static class ResNet
         // Internal for the ONNX exporter; the field names are torchvision's parameter names.
         internal readonly int _stride, _groups;
         internal readonly Conv2d conv1, conv2, conv3;
-        internal readonly BatchNorm2d bn1, bn2, bn3;
+        internal readonly BatchNormLayer bn1, bn2, bn3;
         internal readonly Module<Tensor, Tensor>? downsample;
 
         public Bottleneck(int inPlanes, int planes, int stride, Module<Tensor, Tensor>? downsample, int groups, int widthPerGroup) : base(nameof(Bottleneck))
         {
             int width = planes * widthPerGroup / 64 * groups;
             conv1 = Conv2d(inPlanes, width, kernel_size: 1, bias: false);
-            bn1 = BatchNorm2d(width);
+            bn1 = BatchNormLayer.TwoDimensional(width);
             conv2 = Conv2d(width, width, kernel_size: 3, stride: stride, padding: 1, groups: groups, bias: false);
-            bn2 = BatchNorm2d(width);
+            bn2 = BatchNormLayer.TwoDimensional(width);
             conv3 = Conv2d(width, planes * 4, kernel_size: 1, bias: false);
-            bn3 = BatchNorm2d(planes * 4);
+            bn3 = BatchNormLayer.TwoDimensional(planes * 4);
             this.downsample = downsample;
             _stride = stride;
             _groups = groups;
@@ -137,7 +138,7 @@ public static class ResNet
             Tensor y = functional.relu(bn1.forward(conv1.forward(x)));
             y = functional.relu(bn2.forward(conv2.forward(y)));
             y = bn3.forward(conv3.forward(y));
-            y = y.add_(downsample is null ? x : downsample.forward(x));
+            y = y.add_(downsample is null ? x : downsample.forward(x), Scalars.One);
             return functional.relu(y).MoveToOuterDisposeScope();
         }
     }

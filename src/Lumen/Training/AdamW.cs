@@ -1,3 +1,5 @@
+using Lumen.Tensors;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -58,9 +60,15 @@ public sealed class AdamW
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var eps = Eps.ToScalar();
         for (int g = 0; g < _groups.Length; g++)
         {
             double lr = LearningRates[g], beta1 = Momentums[g];
+            using var momentum = beta1.ToScalar();
+            using var oneMinusMomentum = (1 - beta1).ToScalar();
+            using var decay = (1 - lr * WeightDecay).ToScalar();
             foreach (var p in _groups[g])
             {
                 Tensor? grad = p.grad;
@@ -68,12 +76,14 @@ public sealed class AdamW
                 if (!_state.TryGetValue(p, out var s))
                     s = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope(), 0);
                 long step = s.Step + 1;
-                s.M.mul_(beta1).add_(grad, alpha: 1 - beta1);
-                s.V.mul_(Beta2).addcmul_(grad, grad, value: 1 - Beta2);
-                if (WeightDecay != 0 && p.dim() > 1) p.mul_(1 - lr * WeightDecay);
+                s.M.mul_(momentum).add_(grad, alpha: oneMinusMomentum);
+                s.V.mul_(beta2).addcmul_(grad, grad, value: oneMinusBeta2);
+                if (WeightDecay != 0 && p.dim() > 1) p.mul_(decay);
                 double debias1 = 1 - Math.Pow(beta1, step), debias2 = 1 - Math.Pow(Beta2, step);
-                var denominator = s.V.div(debias2).sqrt_().add_(Eps);
-                p.addcdiv_(s.M, denominator, value: -lr / debias1);
+                using var secondMomentDebias = debias2.ToScalar();
+                using var stepSize = (-lr / debias1).ToScalar();
+                var denominator = s.V.div(secondMomentDebias).sqrt_().add_(eps, Scalars.One);
+                p.addcdiv_(s.M, denominator, value: stepSize);
                 _state[p] = (s.M, s.V, step);
             }
         }

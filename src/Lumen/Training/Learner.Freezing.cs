@@ -31,7 +31,7 @@ public sealed partial class Learner
         var batchNorm = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
         if (Options.TrainBn)
             foreach (var (_, m) in Model.named_modules())
-                if (m is BatchNorm2d or BatchNorm1d) foreach (var p in m.parameters()) batchNorm.Add(p);
+                if (m is TorchSharp.Modules.BatchNorm) foreach (var p in m.parameters()) batchNorm.Add(p);
         for (int g = 0; g < Groups.Count; g++)
             foreach (var p in Groups[g]) p.requires_grad = g >= n || batchNorm.Contains(p);
         FrozenGroups = n;

@@ -1,3 +1,5 @@
+using Lumen.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -73,14 +75,21 @@ public sealed class Loss
         {
             using var scope = NewDisposeScope();
             var (nll, _, smooth) = Terms(logits, targets);
-            return (labelSmoothing == 0 ? nll : (1 - labelSmoothing) * nll + labelSmoothing * smooth).MoveToOuterDisposeScope();
+            return (labelSmoothing == 0 ? nll : Smoothed(nll, smooth)).MoveToOuterDisposeScope();
         }
         Tensor WeightedMean(Tensor logits, Tensor targets)
         {
             using var scope = NewDisposeScope();
             var (nll, weight, smooth) = Terms(logits, targets);
             var nllMean = nll.sum() / weight!.sum();
-            return (labelSmoothing == 0 ? nllMean : (1 - labelSmoothing) * nllMean + labelSmoothing * smooth.mean()).MoveToOuterDisposeScope();
+            return (labelSmoothing == 0 ? nllMean : Smoothed(nllMean, smooth.mean())).MoveToOuterDisposeScope();
+        }
+        // (1 − ε)·nll + ε·smooth
+        Tensor Smoothed(Tensor nll, Tensor smooth)
+        {
+            using var keep = (1 - labelSmoothing).ToScalar();
+            using var epsilon = labelSmoothing.ToScalar();
+            return nll.mul(keep).add_(smooth.mul(epsilon), Scalars.One);
         }
         return new Loss(name, PerItem, classWeights is null ? null : WeightedMean);
     }

@@ -1,3 +1,5 @@
+using Lumen.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lumen.Training;
@@ -48,18 +50,21 @@ public static class Metrics
     public static IMetric AccuracyMulti(double threshold = 0.5) => new Fn("accuracy_multi", true, (l, t) =>
     {
         using var scope = NewDisposeScope();
-        return l.sigmoid().gt(threshold).to(ScalarType.Float32).eq(t).to(ScalarType.Float64).mean().item<double>();
+        using var cut = threshold.ToScalar();
+        return l.sigmoid().gt(cut).to(ScalarType.Float32).eq(t).to(ScalarType.Float64).mean().item<double>();
     });
 
     /// <summary>Multi-label: F1 per item between predicted and true label sets, averaged (scikit-learn's average='samples'; an item with neither scores 0).</summary>
     public static IMetric SampleF1(double threshold = 0.5) => new Fn("f1_samples", true, (l, t) =>
     {
         using var scope = NewDisposeScope();
-        var predicted = l.sigmoid().gt(threshold).to(ScalarType.Float64);
+        using var cut = threshold.ToScalar();
+        using var two = 2.ToScalar();
+        var predicted = l.sigmoid().gt(cut).to(ScalarType.Float64);
         var truth = t.to(ScalarType.Float64);
         var tp = (predicted * truth).sum(1);
-        var denominator = predicted.sum(1) + truth.sum(1);
-        var f1 = where(denominator.gt(0), 2 * tp / denominator.clamp_min(1), zeros_like(tp));
+        var denominator = predicted.sum(1).add_(truth.sum(1), Scalars.One);
+        var f1 = where(denominator.gt(Scalars.Zero), tp.mul(two) / denominator.clamp_min(Scalars.One), zeros_like(tp));
         return f1.mean().item<double>();
     });
 

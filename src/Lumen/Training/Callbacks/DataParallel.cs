@@ -105,7 +105,7 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
         var flat = cat(tensors.Select(t => t.detach().flatten().to(ScalarType.Float32).cpu()).ToList(), 0);
         if (scale is { } s)
         {
-            using var weight = ((double)s.N).ToScalar();  // explicit and disposed: see ImageTensor.Stack
+            using var weight = ((double)s.N).ToScalar();
             if (s.Weighted) flat.mul_(weight);
             flat = cat(new[] { flat, tensor(new float[] { s.N }) }, 0);
         }

@@ -1,3 +1,4 @@
+using Lumen.Tensors;
 using static TorchSharp.torch;
 
 namespace Lumen.Training;
@@ -46,7 +47,7 @@ public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
         random.Shuffle(perm);
         var permIndex = tensor(perm.Select(i => (long)i).ToArray(), device: x.device);
         var lamX = tensor(lam, device: x.device).view(new long[] { n }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 1)).ToArray());
-        learner.X = x * lamX + x.index_select(0, permIndex) * (1 - lamX);
+        learner.X = (x * lamX).add_(x.index_select(0, permIndex) * Scalars.OneMinus(lamX), Scalars.One);
         _lambda = tensor(lam, device: x.device);
         _partner = permIndex;
         _shuffledY = learner.Y.index_select(0, permIndex);
@@ -57,9 +58,9 @@ public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
         if (learner.Data.MultiLabel)
         {
             var lamY = _lambda!.unsqueeze(1);
-            return learner.Loss.Mean(pred, y * lamY + _shuffledY! * (1 - lamY));
+            return learner.Loss.Mean(pred, (y * lamY).add_(_shuffledY! * Scalars.OneMinus(lamY), Scalars.One));
         }
-        return (learner.Loss.PerItem(pred, y) * _lambda! + learner.Loss.PerItem(pred, _shuffledY!) * (1 - _lambda!)).mean();
+        return (learner.Loss.PerItem(pred, y) * _lambda!).add_(learner.Loss.PerItem(pred, _shuffledY!) * Scalars.OneMinus(_lambda!), Scalars.One).mean();
     }
 }
 

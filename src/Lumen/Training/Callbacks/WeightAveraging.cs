@@ -39,7 +39,6 @@ public sealed class WeightAveraging(double decay = 0.99) : ICallback
         _steps++;
         double d = Math.Min(decay, (1.0 + _steps) / (10.0 + _steps));
         using var noGrad = no_grad();
-        // Explicit, disposed Scalars: implicit ones are freed by the finalizer thread (see ImageTensor.Stack).
         using var keep = d.ToScalar();
         using var take = (1 - d).ToScalar();
         foreach (var (live, average) in _pairs) average.mul_(keep).add_(live.detach(), take);
