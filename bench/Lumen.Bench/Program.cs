@@ -7,7 +7,7 @@ namespace Lumen.Bench;
 /// Lumen's benchmarks. Each prints its own figures and, when Debian's python3-torch/torchvision are
 /// installed, runs the same work in PyTorch from the same process and prints Lumen/PyTorch ratios,
 /// so both sides are measured on the same machine at the same time.
-/// Usage: dotnet run -c Release --project bench/Lumen.Bench -- (data|train|predict|serve-load|serve-soak|fuzz|quality) [options]
+/// Usage: dotnet run -c Release --project bench/Lumen.Bench -- (data|train|predict|serve-load|serve-soak|fuzz|fuzz-models|quality) [options]
 /// </summary>
 public static class Program
 {
@@ -25,6 +25,7 @@ public static class Program
                 "serve-load" => ServeLoadBench.Run(rest),
                 "serve-soak" => ServeSoakBench.Run(rest),
                 "fuzz" => FuzzBench.Run(rest),
+                "fuzz-models" => FuzzModelsBench.Run(rest),
                 "quality" => QualityBench.Run(rest),
                 "precision" => PrecisionBench.Run(rest),
                 "train-mpi" => TrainMpiBench.Run(rest),
@@ -40,7 +41,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, quality");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, fuzz-models, quality");
         return 1;
     }
 

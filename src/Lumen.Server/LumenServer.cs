@@ -56,6 +56,7 @@ public static class LumenServer
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails(p => p.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
+        builder.Services.AddAccessControl();
         builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("model", tags: new[] { "ready" });
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(ServerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
@@ -131,6 +132,7 @@ public static class LumenServer
         });
         // Bodiless errors (404, 405) get problem details too.
         app.UseStatusCodePages();
+        app.UseAccessControl();
 
         app.MapOpenApi("/openapi.json");
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -229,7 +231,8 @@ public static class LumenServer
             context.Response.Headers.RetryAfter = "1";
             return Problem(503, "Busy", $"{options.QueueCapacity} requests are already waiting; retry shortly");
         }
-        var result = await pending;
+        // A request timeout (or a client that left) stops the wait; the batch it joined still runs.
+        var result = await pending.WaitAsync(context.RequestAborted);
         context.Items[BatchSizeKey] = result.BatchSize;
         var p = result.Prediction;
         return TypedResults.Ok(new PredictionResponse(p.Label, p.Probability,
@@ -246,7 +249,7 @@ public static class LumenServer
         // Only multipart uploads are forms; any other body (whatever its content type) is the image itself.
         if (context.Request.ContentType?.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true)
         {
-            var form = await context.Request.ReadFormAsync();
+            var form = await context.Request.ReadFormAsync(context.RequestAborted);
             var file = form.Files.GetFile("file") ?? form.Files.FirstOrDefault();
             if (file is null) return (Array.Empty<byte>(), name);
             if (file.Length > limit) return (null, name);
@@ -257,7 +260,7 @@ public static class LumenServer
         using var memory = new MemoryStream();
         var buffer = new byte[81920];
         int read;
-        while ((read = await source.ReadAsync(buffer)) > 0)
+        while ((read = await source.ReadAsync(buffer, context.RequestAborted)) > 0)
         {
             if (memory.Length + read > limit) return (null, name);
             memory.Write(buffer, 0, read);

@@ -57,6 +57,36 @@ public sealed class ServerOptions
     public int Threads { get; set; }
 
     /// <summary>
+    /// API keys accepted on the <c>/api/</c> endpoints, in the <see cref="ApiKeyHeader"/> header
+    /// (configuration <c>Lumen:Server:ApiKeys:0</c>, <c>LUMEN__SERVER__APIKEYS__0</c>, …). Empty
+    /// (default): no key is asked for. The page, health checks and metrics never ask for one.
+    /// </summary>
+    public string[] ApiKeys { get; set; } = Array.Empty<string>();
+
+    /// <summary>The request header that carries the API key (default X-Api-Key).</summary>
+    [Required]
+    public string ApiKeyHeader { get; set; } = "X-Api-Key";
+
+    /// <summary>
+    /// Requests to <c>/api/</c> one client may make per <see cref="RateLimitWindow"/>; more get 429
+    /// with Retry-After. A client is its API key, or its address without keys. 0 (default): no limit.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int RateLimit { get; set; }
+
+    /// <summary>The window of <see cref="RateLimit"/> (default one minute).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Requests to <c>/api/</c> one client may have in progress at once; more get 429. 0 (default): no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int ConcurrentRequestsPerClient { get; set; }
+
+    /// <summary>How long a request may take before it is abandoned with 504 (default 30 s; zero: no limit).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// False (default): one log line per request plus start-up and warnings. True: also ASP.NET Core's
     /// own information lines (about eight per request).
     /// </summary>

@@ -156,6 +156,8 @@ public static class CsvSource
             if (cells.Length < 2) throw new DataException($"labels file '{path}' line {n + 1}: expected at least 2 columns (file,label), got '{lines[n]}'");
             string file = cells[0].Trim();
             if (file.Length == 0) throw new DataException($"labels file '{path}' line {n + 1}: the file name is empty");
+            if (file.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+                throw new DataException($"labels file '{path}' line {n + 1}: the file name contains a character no path may hold (such as NUL)");
             string full = Path.GetFullPath(Path.Combine(folder, file));
             // Forced single-label data keeps the whole cell, so class names may contain spaces.
             string[] labels = multiLabel == false

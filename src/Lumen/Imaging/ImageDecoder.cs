@@ -59,10 +59,25 @@ public static class ImageDecoder
             throw new ImageDecodeException(source, IsPrefixOfASignature(bytes)
                 ? "the file is truncated or empty"
                 : "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
-        // The codec reads from native memory. Not SKManagedStream: its read callback throws on the huge
-        // reads a corrupt length field asks for, and an exception thrown inside a native callback
+        // The codec reads the upload where it lies: pinned, with no native copy (a copy per request
+        // is native heap churn that glibc keeps). Not SKManagedStream: its read callback throws on the
+        // huge reads a corrupt length field asks for, and an exception thrown inside a native callback
         // cannot be caught: it ends the process (found by bench … fuzz).
-        using var data = SKData.CreateCopy(bytes);
+        var pinnedBytes = System.Runtime.InteropServices.GCHandle.Alloc(bytes, System.Runtime.InteropServices.GCHandleType.Pinned);
+        try
+        {
+            using var data = SKData.Create(pinnedBytes.AddrOfPinnedObject(), bytes.Length);
+            return DecodeData(data, source, minShortSide, maxPixels);
+        }
+        finally
+        {
+            pinnedBytes.Free();
+        }
+    }
+
+    /// <summary>Decodes <paramref name="data"/>, whose codec, stream and buffers are all released before returning.</summary>
+    private static RgbImage DecodeData(SKData data, string source, int minShortSide, long maxPixels)
+    {
         using var native = new SKMemoryStream(data);
         using var codec = SKCodec.Create(native, out SKCodecResult createResult);
         if (codec is null)

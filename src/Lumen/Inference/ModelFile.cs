@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Lumen.Data;
 using Lumen.Models;
+using Lumen.Tensors;
 using Lumen.Training;
 using TorchSharp;
 using TorchSharp.PyBridge;
@@ -258,31 +259,28 @@ public static class ModelFile
         }
     }
 
+    /// <summary>Most members an ensemble file may name (each is a whole model to load).</summary>
+    private const int MaxMembers = 100;
+
     private static EnsembleDocument ReadEnsemble(ZipArchive zip, string path)
     {
-        try
-        {
-            using var reader = new StreamReader((zip.GetEntry(EnsembleEntry) ?? throw new LumenException($"'{path}' is not an ensemble")).Open());
-            var doc = JsonSerializer.Deserialize<EnsembleDocument>(reader.ReadToEnd(), Json);
-            if (doc is null || doc.Format != "lumen-ensemble" || doc.Members.Count == 0) throw new LumenException($"'{path}' has an unreadable {EnsembleEntry}");
-            if (doc.Version > 1) throw new LumenException($"'{path}' was written by a newer Lumen (ensemble version {doc.Version}); upgrade Lumen");
-            return doc;
-        }
-        catch (Exception e) when (e is JsonException or InvalidDataException)
-        {
-            throw new LumenException($"'{path}' is corrupt: its {EnsembleEntry} cannot be read ({e.Message})", e);
-        }
+        var doc = TensorArchive.ReadJson<EnsembleDocument>(zip, EnsembleEntry, path, Json) ?? throw new LumenException($"'{path}' is not an ensemble");
+        if (doc.Format != "lumen-ensemble" || doc.Members is null || doc.Members.Count == 0) throw new LumenException($"'{path}' has an unreadable {EnsembleEntry}");
+        if (doc.Version > 1) throw new LumenException($"'{path}' was written by a newer Lumen (ensemble version {doc.Version}); upgrade Lumen");
+        if (doc.Members.Count > MaxMembers || doc.Members.Distinct().Count() != doc.Members.Count)
+            throw new LumenException($"'{path}' is corrupt: its {EnsembleEntry} names {doc.Members.Count} members ({doc.Members.Distinct().Count()} distinct; at most {MaxMembers})");
+        return doc;
     }
 
     private static ZipArchive OpenMember(ZipArchive zip, string name, string path)
     {
         var entry = zip.GetEntry(name) ?? throw new LumenException($"'{path}' is not a complete ensemble: member {name} is missing");
-        var memory = new MemoryStream();
+        var memory = new MemoryStream(TensorArchive.Read(entry, TensorArchive.MaxTensorBytes, path), writable: false);
         try
         {
-            using (var s = entry.Open()) s.CopyTo(memory);
-            memory.Position = 0;
-            return new ZipArchive(memory, ZipArchiveMode.Read);
+            var member = new ZipArchive(memory, ZipArchiveMode.Read);
+            _ = member.Entries;
+            return member;
         }
         catch (InvalidDataException e)
         {
@@ -303,26 +301,28 @@ public static class ModelFile
     private static LoadedModel Load(ZipArchive zip, string path, Device? device)
     {
         var info = ReadInfo(zip, path);
-        byte[] weights;
-        try
-        {
-            using var memory = new MemoryStream();
-            using (var s = (zip.GetEntry("weights.safetensors") ?? throw new LumenException($"'{path}' is not a complete Lumen model: it has no weights.safetensors")).Open())
-                s.CopyTo(memory);
-            weights = memory.ToArray();
-        }
-        catch (InvalidDataException e)
-        {
-            throw new LumenException($"'{path}' is corrupt: its weights cannot be read ({e.Message})", e);
-        }
+        byte[] weights = TensorArchive.Read(zip.GetEntry("weights.safetensors") ?? throw new LumenException($"'{path}' is not a complete Lumen model: it has no weights.safetensors"),
+            TensorArchive.MaxTensorBytes, path);
         string sha = Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant();
         if (sha != info.WeightsSha256)
             throw new LumenException($"'{path}' is corrupt: the weights' checksum does not match (expected {info.WeightsSha256[..12]}…, got {sha[..12]}…)");
-        var model = VisionModel.Rebuild(info.Spec);
-        using (var memory = new MemoryStream(weights))
+        var state = TensorArchive.LoadSafetensors(weights, path);
+        VisionModel model;
+        try
         {
-            var state = Safetensors.LoadStateDict(memory);
-            StateDicts.CopyInto(model, state, $"model file '{path}'");
+            model = VisionModel.Rebuild(info.Spec);
+            try
+            {
+                StateDicts.CopyInto(model, state, $"model file '{path}'");
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
             foreach (var t in state.Values) t.Dispose();
         }
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
@@ -334,69 +334,75 @@ public static class ModelFile
 
     private const string CalibrationEntry = "int8-calibration.json";
 
-    private static Int8Calibration? ReadCalibration(ZipArchive zip, string path)
-    {
-        if (zip.GetEntry(CalibrationEntry) is not { } entry) return null;
-        try
-        {
-            using var reader = new StreamReader(entry.Open());
-            return JsonSerializer.Deserialize<Int8Calibration>(reader.ReadToEnd(), Json);
-        }
-        catch (Exception e) when (e is JsonException or InvalidDataException)
-        {
-            throw new LumenException($"'{path}' is corrupt: its {CalibrationEntry} cannot be read ({e.Message})", e);
-        }
-    }
+    private static Int8Calibration? ReadCalibration(ZipArchive zip, string path) => TensorArchive.ReadJson<Int8Calibration>(zip, CalibrationEntry, path, Json);
 
     private sealed record ImagesDocument(List<string> Train, List<string> Valid);
 
     private static TrainingImages? ReadImages(ZipArchive zip, string path)
     {
-        if (zip.GetEntry(ImagesEntry) is not { } entry) return null;
-        try
-        {
-            using var reader = new StreamReader(entry.Open());
-            var doc = JsonSerializer.Deserialize<ImagesDocument>(reader.ReadToEnd(), Json);
-            return doc is null ? null : new TrainingImages(doc.Train.ToHashSet(StringComparer.Ordinal), doc.Valid.ToHashSet(StringComparer.Ordinal));
-        }
-        catch (Exception e) when (e is JsonException or InvalidDataException)
-        {
-            throw new LumenException($"'{path}' is corrupt: its {ImagesEntry} cannot be read ({e.Message})", e);
-        }
+        var doc = TensorArchive.ReadJson<ImagesDocument>(zip, ImagesEntry, path, Json);
+        if (doc is null) return null;
+        if (doc.Train is null || doc.Valid is null || doc.Train.Concat(doc.Valid).Any(h => h is null))
+            throw new LumenException($"'{path}' is corrupt: its {ImagesEntry} lacks a list of image hashes");
+        return new TrainingImages(doc.Train.ToHashSet(StringComparer.Ordinal), doc.Valid.ToHashSet(StringComparer.Ordinal));
     }
 
     private static ZipArchive Open(string path)
     {
         if (!File.Exists(path)) throw new LumenException($"model file '{path}' does not exist");
+        ZipArchive? zip = null;
         try
         {
-            return ZipFile.OpenRead(path);
+            zip = ZipFile.OpenRead(path);
+            _ = zip.Entries;  // the central directory is read lazily: read it here, where its errors are caught
+            return zip;
         }
         catch (InvalidDataException)
         {
+            zip?.Dispose();
             throw new LumenException($"'{path}' is not a Lumen model file (not a zip archive, or truncated); export one with 'lumen train' or learner.Export");
         }
     }
 
     private static ModelInfo ReadInfo(ZipArchive zip, string path)
     {
-        var entry = zip.GetEntry("lumen.json") ?? throw new LumenException($"'{path}' is not a Lumen model file (it has no lumen.json)");
-        ModelInfo? info;
-        try
-        {
-            using var reader = new StreamReader(entry.Open());
-            info = JsonSerializer.Deserialize<ModelInfo>(reader.ReadToEnd(), Json);
-        }
-        catch (Exception e) when (e is JsonException or InvalidDataException or NotSupportedException)
-        {
-            throw new LumenException($"'{path}' is not a valid Lumen model file: lumen.json cannot be read ({e.Message})", e);
-        }
+        if (zip.GetEntry("lumen.json") is null) throw new LumenException($"'{path}' is not a Lumen model file (it has no lumen.json)");
+        var info = TensorArchive.ReadJson<ModelInfo>(zip, "lumen.json", path, Json);
         if (info is null || info.Format != FormatName) throw new LumenException($"'{path}' is not a Lumen model file (format '{info?.Format}')");
         if (info.Version > CurrentVersion) throw new LumenException($"'{path}' was written by a newer Lumen (format version {info.Version}; this Lumen reads up to {CurrentVersion}); upgrade Lumen");
+        Validate(info, path);
         return info;
     }
 
     /// <summary>SHA-256 over the sorted "split|relative path|labels" lines: identifies the data a model was trained on.</summary>
+    /// <summary>Most classes a model file may declare (the head's size follows from it).</summary>
+    private const int MaxClasses = 100_000;
+
+    /// <summary>
+    /// The metadata a hostile file could use to make Lumen build something enormous or nonsensical
+    /// (a head with a billion outputs, a 10⁶-pixel input size) is checked before anything is built.
+    /// </summary>
+    private static void Validate(ModelInfo info, string path)
+    {
+        string Bad(string what) => $"'{path}' is not a valid Lumen model file: lumen.json {what}";
+        if (info.Spec is null || info.Classes is null || info.Preprocessing is null || info.Training is null || info.WeightsSha256 is null)
+            throw new LumenException(Bad("lacks the model's spec, classes, preprocessing, training record or checksum"));
+        if (info.Spec.Classes < 1 || info.Spec.Classes > MaxClasses || info.Classes.Count != info.Spec.Classes || info.Classes.Any(c => c is null))
+            throw new LumenException(Bad($"declares {info.Spec.Classes} outputs for {info.Classes.Count} class names (1 to {MaxClasses:N0} expected)"));
+        if (info.WeightsSha256.Length != 64) throw new LumenException(Bad("has no valid weights checksum"));
+        if (!Architectures.All.Any(a => a.Name.Equals(info.Spec.Architecture, StringComparison.OrdinalIgnoreCase)))
+            throw new LumenException(Bad($"names the unknown architecture '{info.Spec.Architecture}'"));
+        var head = info.Spec.Head;
+        if (head is null || head.Hidden is null || head.Hidden.Count > 8 || head.Hidden.Any(h => h < 1 || h > 65_536) || head.Ps is < 0 or > 1 || double.IsNaN(head.Ps))
+            throw new LumenException(Bad("has an invalid head (at most 8 hidden layers of 1 to 65,536 units, dropout in [0, 1])"));
+        if (info.Preprocessing.Size is < 8 or > 8192)
+            throw new LumenException(Bad($"asks for {info.Preprocessing.Size}-pixel inputs (8 to 8,192 expected)"));
+        var n = info.Preprocessing.Normalization;
+        if (n is null || n.Mean is null || n.Std is null || n.Mean.Length != 3 || n.Std.Length != 3 || n.Std.Any(v => !(v > 0) || float.IsInfinity(v)) || n.Mean.Any(v => !float.IsFinite(v)) || !(n.Scale > 0) || float.IsInfinity(n.Scale))
+            throw new LumenException(Bad("has an invalid normalisation (three finite means, three positive standard deviations and a positive scale expected)"));
+        if (!(info.Threshold is >= 0 and <= 1)) throw new LumenException(Bad($"has the decision threshold {info.Threshold} (0 to 1 expected)"));
+    }
+
     private static string Fingerprint(ImageDataLoaders data)
     {
         var lines = data.Train.Items.Select(i => $"train|{Path.GetRelativePath(data.Folder, i.Path)}|{i.LabelText}")

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lumen.Models;
+using Lumen.Tensors;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -66,29 +67,41 @@ public sealed class Checkpoint(string path) : ICallback
         try
         {
             using var zip = ZipFile.OpenRead(file);
-            Meta meta;
-            using (var reader = new StreamReader(Entry(zip, "checkpoint.json", file).Open()))
-                meta = JsonSerializer.Deserialize<Meta>(reader.ReadToEnd(), Json) ?? throw new LumenException($"checkpoint '{file}' has an empty checkpoint.json");
+            Entry(zip, "checkpoint.json", file);
+            var meta = TensorArchive.ReadJson<Meta>(zip, "checkpoint.json", file, Json);
+            if (meta?.Spec is null || meta.Callbacks is null || meta.Position is null) throw new LumenException($"checkpoint '{file}' has an incomplete checkpoint.json");
             if (meta.Format != Format)
                 throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
             if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
                 throw new LumenException($"checkpoint '{file}' is a {meta.Spec.Architecture} checkpoint with {meta.Spec.Classes} classes, but this run builds {learner.Model.Spec.Architecture} with {learner.Model.Spec.Classes}");
             if (meta.FrozenGroups < 0 || meta.FrozenGroups >= learner.Groups.Count)
                 throw new LumenException($"checkpoint '{file}' freezes {meta.FrozenGroups} layer groups, but the model has {learner.Groups.Count}");
-            learner.FreezeTo(meta.FrozenGroups);
-            using (var model = ReadTensors(zip, "model.safetensors", file)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
-            using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
             var states = new Dictionary<string, CallbackState>();
             var owned = new List<TensorSet>();
-            foreach (var (key, json) in meta.Callbacks)
+            try
             {
-                var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file);
-                if (tensors is not null) owned.Add(tensors);
-                states[key] = new CallbackState(json, tensors?.Tensors);
+                learner.FreezeTo(meta.FrozenGroups);
+                using (var model = ReadTensors(zip, "model.safetensors", file)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
+                using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
+                foreach (var (key, json) in meta.Callbacks)
+                {
+                    var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file);
+                    if (tensors is not null) owned.Add(tensors);
+                    states[key] = new CallbackState(json, tensors?.Tensors);
+                }
+                foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
+                    if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
             }
-            foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
-                if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
-            foreach (var set in owned) set.Dispose();
+            catch (Exception e) when (e is not LumenException and not OutOfMemoryException)
+            {
+                // The states come from the file: one that cannot be restored (a missing value, a tensor
+                // of another type) is the file's fault, whatever the callback threw.
+                throw new LumenException($"'{file}' is not a valid Lumen checkpoint: its training state cannot be restored ({e.GetType().Name}: {e.Message})", e);
+            }
+            finally
+            {
+                foreach (var set in owned) set.Dispose();
+            }
             return (meta.Position, states);
         }
         catch (Exception e) when (e is InvalidDataException or JsonException)
@@ -107,13 +120,8 @@ public sealed class Checkpoint(string path) : ICallback
         }
     }
 
-    private static TensorSet ReadTensors(ZipArchive zip, string name, string file)
-    {
-        using var memory = new MemoryStream();
-        using (var s = Entry(zip, name, file).Open()) s.CopyTo(memory);
-        memory.Position = 0;
-        return new TensorSet(Safetensors.LoadStateDict(memory));
-    }
+    private static TensorSet ReadTensors(ZipArchive zip, string name, string file) =>
+        new(TensorArchive.LoadSafetensors(TensorArchive.Read(Entry(zip, name, file), TensorArchive.MaxTensorBytes, file), file));
 
     private static ZipArchiveEntry Entry(ZipArchive zip, string name, string file) =>
         zip.GetEntry(name) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no {name})");
