@@ -57,6 +57,7 @@ internal static class AccessControl
                 var retry = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan wait) ? wait : TimeSpan.FromSeconds(1);
                 int seconds = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds));
                 rejected.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                CloseIfBodyUnread(rejected.HttpContext);
                 return new ValueTask(WriteProblem(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Too many requests",
                     $"this client is over its limit ({Limits(o)}); retry after {seconds} s"));
             };
@@ -92,12 +93,24 @@ internal static class AccessControl
             {
                 bool missing = string.IsNullOrEmpty(context.Request.Headers[options.ApiKeyHeader]);
                 context.Response.Headers.WWWAuthenticate = challenge;
+                CloseIfBodyUnread(context);
                 await WriteProblem(context, StatusCodes.Status401Unauthorized, "Unauthorized",
                     missing ? $"send an API key in the {options.ApiKeyHeader} header" : $"the key in the {options.ApiKeyHeader} header is not valid");
                 return;
             }
             await next(context);
         });
+    }
+
+    /// <summary>
+    /// A refusal leaves the request's body unread, so the connection cannot carry another request:
+    /// say so, or the client reuses it and its next request (perhaps another caller's, from a shared
+    /// pool) fails mid-way (found by bench … serve-soak --abusive).
+    /// </summary>
+    private static void CloseIfBodyUnread(HttpContext context)
+    {
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+            context.Response.Headers.Connection = "close";
     }
 
     /// <summary>The partition of a request: its valid API key (by position, never the key itself), else its address.</summary>

@@ -39,6 +39,7 @@ public static class LumenServer
     /// </summary>
     public static WebApplicationBuilder CreateBuilder(Action<ServerOptions>? configure = null, string[]? args = null)
     {
+        NativeHeap.ReturnLargeBlocks();
         var builder = WebApplication.CreateSlimBuilder(args ?? Array.Empty<string>());
         var optionsBuilder = builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section);
         if (configure is not null) optionsBuilder.PostConfigure(configure);

@@ -67,9 +67,8 @@ public sealed class Checkpoint(string path) : ICallback
         try
         {
             using var zip = ZipFile.OpenRead(file);
-            Entry(zip, "checkpoint.json", file);
-            var meta = TensorArchive.ReadJson<Meta>(zip, "checkpoint.json", file, Json);
-            if (meta?.Spec is null || meta.Callbacks is null || meta.Position is null) throw new LumenException($"checkpoint '{file}' has an incomplete checkpoint.json");
+            var meta = TensorArchive.ReadJson<Meta>(zip, "checkpoint.json", file, Json) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no checkpoint.json)");
+            if (meta.Spec is null || meta.Callbacks is null || meta.Position is null) throw new LumenException($"checkpoint '{file}' has an incomplete checkpoint.json");
             if (meta.Format != Format)
                 throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
             if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
@@ -92,11 +91,12 @@ public sealed class Checkpoint(string path) : ICallback
                 foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
                     if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
             }
-            catch (Exception e) when (e is not LumenException and not OutOfMemoryException)
+            catch (Exception e) when (e is not OutOfMemoryException && !(e is LumenException && e.Message.Contains(file, StringComparison.Ordinal)))
             {
                 // The states come from the file: one that cannot be restored (a missing value, a tensor
-                // of another type) is the file's fault, whatever the callback threw.
-                throw new LumenException($"'{file}' is not a valid Lumen checkpoint: its training state cannot be restored ({e.GetType().Name}: {e.Message})", e);
+                // of another type) is the file's fault, whatever the callback threw, and the message names it.
+                string what = e is LumenException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                throw new LumenException($"'{file}' is not a valid Lumen checkpoint: its training state cannot be restored ({what})", e);
             }
             finally
             {
