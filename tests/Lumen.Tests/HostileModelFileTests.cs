@@ -190,6 +190,14 @@ public class HostileModelFileTests(HostileFilesFixture files) : IClassFixture<Ho
             return e.Message;
         }
         Load("ck-truncated.lumenckpt", files.CheckpointBytes[..(files.CheckpointBytes.Length / 3)]);
+        // A flipped bit in the stored weights: the checksum recorded at save time catches it.
+        byte[] flipped = ModelFileFuzzer.WithEntry(files.CheckpointBytes, "model.safetensors", w =>
+        {
+            var copy = (byte[])w.Clone();
+            copy[^100] ^= 0x40;
+            return copy;
+        }, fixChecksums: false);
+        Assert.Contains("checksum of its model.safetensors does not match", Load("ck-flipped.lumenckpt", flipped));
         Assert.Contains("but give it", Load("ck-shape.lumenckpt",
             ModelFileFuzzer.WithEntry(files.CheckpointBytes, "model.safetensors", w => ModelFileFuzzer.WithHeader(w, h => h[FirstTensor(h)]!["shape"] = new JsonArray(1_000_000_000, 1_000_000_000)))));
         Assert.Contains("more than", Load("ck-bomb.lumenckpt", ModelFileFuzzer.WithEntry(files.CheckpointBytes, "checkpoint.json", _ => new byte[200_000_000])));

@@ -65,16 +65,16 @@ internal sealed class ModelFileFuzzer(byte[] original, int seed, int bombMegabyt
 
     /// <summary>
     /// <paramref name="file"/> with entry <paramref name="name"/> changed by <paramref name="change"/>
-    /// (null: removed), the weights' checksum recomputed: a hand-made hostile file.
+    /// (null: removed), the checksums recomputed unless told otherwise: a hand-made hostile file.
     /// </summary>
-    public static byte[] WithEntry(byte[] file, string name, Func<byte[], byte[]?> change)
+    public static byte[] WithEntry(byte[] file, string name, Func<byte[], byte[]?> change, bool fixChecksums = true)
     {
         var entries = new ModelFileFuzzer(file, 0, 0).Entries();
         int at = entries.FindIndex(e => e.Name == name);
         byte[]? changed = change(at < 0 ? Array.Empty<byte>() : entries[at].Bytes);
         if (at >= 0) entries.RemoveAt(at);
         if (changed is not null) entries.Insert(Math.Max(at, 0), (name, changed));
-        FixChecksum(entries);
+        if (fixChecksums) FixChecksum(entries);
         return Zip(entries, CompressionLevel.Fastest);
     }
 
@@ -227,9 +227,27 @@ internal sealed class ModelFileFuzzer(byte[] original, int seed, int bombMegabyt
         });
     }
 
-    /// <summary>A model file whose weights changed gets the weights' new checksum, so loading gets past it.</summary>
+    /// <summary>A file whose tensors changed gets their new checksums (a model file's weights, a checkpoint's entries), so loading gets past them.</summary>
     private static void FixChecksum(List<(string Name, byte[] Bytes)> entries)
     {
+        int meta = entries.FindIndex(e => e.Name == "checkpoint.json");
+        if (meta >= 0)
+        {
+            try
+            {
+                var root = JsonNode.Parse(entries[meta].Bytes)!.AsObject();
+                if (root["Sha256"] is JsonObject digests)
+                {
+                    foreach (var (name, bytes) in entries.Where(e => digests.ContainsKey(e.Name)))
+                        digests[name] = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+                    entries[meta] = (entries[meta].Name, Encoding.UTF8.GetBytes(root.ToJsonString()));
+                }
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+            {
+                // checkpoint.json itself was mutated into something else: leave it.
+            }
+        }
         int info = entries.FindIndex(e => e.Name == "lumen.json");
         int weights = entries.FindIndex(e => e.Name == "weights.safetensors");
         if (info < 0 || weights < 0) return;

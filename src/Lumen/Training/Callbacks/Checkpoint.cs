@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lumen.Models;
@@ -29,7 +30,9 @@ public sealed class Checkpoint(string path) : ICallback
         if (learner.Interrupted) Save(learner, path);
     }
 
-    private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, int FrozenGroups, Dictionary<string, JsonNode> Callbacks);
+    // Sha256: each tensor entry's SHA-256 (hex), checked on load; absent in checkpoints written before Lumen recorded it.
+    private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, int FrozenGroups, Dictionary<string, JsonNode> Callbacks,
+        Dictionary<string, string>? Sha256 = null);
 
     /// <summary>Writes <paramref name="learner"/>'s checkpoint to <paramref name="file"/>.</summary>
     public static void Save(Learner learner, string file)
@@ -39,10 +42,15 @@ public sealed class Checkpoint(string path) : ICallback
         AtomicFile.Write(file, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            var digests = new Dictionary<string, string>(StringComparer.Ordinal);
             void Tensors(string name, IReadOnlyDictionary<string, Tensor> tensors)
             {
+                using var memory = new MemoryStream();
+                Safetensors.SaveStateDict(memory, tensors.ToDictionary(kv => kv.Key, kv => kv.Value), leaveOpen: true);
+                byte[] bytes = memory.ToArray();
+                digests[name] = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
                 using var entry = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
-                Safetensors.SaveStateDict(entry, tensors.ToDictionary(kv => kv.Key, kv => kv.Value));
+                entry.Write(bytes);
             }
             Tensors("model.safetensors", learner.Model.state_dict());
             var optimizer = learner.Optimizer.StateDict();
@@ -51,7 +59,7 @@ public sealed class Checkpoint(string path) : ICallback
             foreach (var (key, state) in states)
                 if (state.Tensors is { Count: > 0 } tensors) Tensors($"callbacks/{key}.safetensors", tensors);
             using var writer = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
-            writer.Write(JsonSerializer.Serialize(meta, Json));
+            writer.Write(JsonSerializer.Serialize(meta with { Sha256 = digests }, Json));
         });
     }
 
@@ -80,11 +88,11 @@ public sealed class Checkpoint(string path) : ICallback
             try
             {
                 learner.FreezeTo(meta.FrozenGroups);
-                using (var model = ReadTensors(zip, "model.safetensors", file)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
-                using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
+                using (var model = ReadTensors(zip, "model.safetensors", file, meta.Sha256)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
+                using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file, meta.Sha256)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
                 foreach (var (key, json) in meta.Callbacks)
                 {
-                    var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file);
+                    var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file, meta.Sha256);
                     if (tensors is not null) owned.Add(tensors);
                     states[key] = new CallbackState(json, tensors?.Tensors);
                 }
@@ -120,8 +128,17 @@ public sealed class Checkpoint(string path) : ICallback
         }
     }
 
-    private static TensorSet ReadTensors(ZipArchive zip, string name, string file) =>
-        new(TensorArchive.LoadSafetensors(TensorArchive.Read(Entry(zip, name, file), TensorArchive.MaxTensorBytes, file), file));
+    private static TensorSet ReadTensors(ZipArchive zip, string name, string file, IReadOnlyDictionary<string, string>? digests)
+    {
+        byte[] bytes = TensorArchive.Read(Entry(zip, name, file), TensorArchive.MaxTensorBytes, file);
+        if (digests is not null)
+        {
+            string sha = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+            if (!digests.TryGetValue(name, out var expected) || expected != sha)
+                throw new LumenException($"'{file}' is corrupt: the checksum of its {name} does not match (start the run again, or resume from an intact copy)");
+        }
+        return new(TensorArchive.LoadSafetensors(bytes, file));
+    }
 
     private static ZipArchiveEntry Entry(ZipArchive zip, string name, string file) =>
         zip.GetEntry(name) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no {name})");
