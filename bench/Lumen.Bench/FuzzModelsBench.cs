@@ -33,7 +33,7 @@ internal static class FuzzModelsBench
             using var model = VisionModel.Create(arch, 3, weights: "none");
             var training = new TrainingInfo(new Dictionary<string, double>(), 0, 42, DateTime.UtcNow, "bench", "", 0, 0, "cross_entropy", Augment.AugmentOptions.Default);
             string modelPath = Path.Combine(work, "model.lumen");
-            ModelFile.Save(model, new[] { "a", "b", "c" }, false, 0.5, new Preprocessing(32, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, modelPath);
+            ModelFile.Save(model, new[] { "a", "b", "c" }, Lumen.Tasks.ImageTask.SingleLabel, 0.5, new Preprocessing(32, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, modelPath);
             string data = Path.Combine(work, "data");
             foreach (var (cls, colour) in new[] { ("red", (byte)200), ("green", (byte)40) })
             {

@@ -187,7 +187,7 @@ internal static class BenchModels
         model.eval();
         var training = new TrainingInfo(new Dictionary<string, double>(), 0, 42, DateTime.UtcNow, "bench", "", 0, 0, "cross_entropy", Lumen.Augment.AugmentOptions.Default);
         string path = Path.Combine(folder, $"{arch}-random.lumen");
-        ModelFile.Save(model, new[] { "a", "b", "c", "d" }, false, 0.5, new Preprocessing(size, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, path);
+        ModelFile.Save(model, new[] { "a", "b", "c", "d" }, Lumen.Tasks.ImageTask.SingleLabel, 0.5, new Preprocessing(size, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, path);
         return path;
     }
 }

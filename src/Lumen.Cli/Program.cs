@@ -1,6 +1,7 @@
 using Lumen.Cli.Commands;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli;
 

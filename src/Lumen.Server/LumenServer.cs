@@ -167,7 +167,7 @@ public static class LumenServer
     {
         var info = predictor.Info;
         var p = info.Preprocessing;
-        return new ModelResponse(Path.GetFileName(options.ModelPath), info.Spec.Architecture, info.Spec.Weights, info.Classes, info.MultiLabel, info.Threshold,
+        return new ModelResponse(Path.GetFileName(options.ModelPath), info.Spec.Architecture, info.Spec.Weights, info.Classes, info.Task.Name, info.Threshold,
             info.Training.Metrics, info.Training.CreatedUtc, predictor.Engine.ToString().ToLowerInvariant(), predictor.Precision.ToString().ToLowerInvariant(),
             new PreprocessingResponse(p.Size, p.ResizeMethod.ToString().ToLowerInvariant(), p.Normalization.Mean, p.Normalization.Std, p.Normalization.Scale, p.Normalization.Bgr),
             new LimitsResponse(options.MaxRequestBytes, options.MaxPixels));
@@ -220,7 +220,7 @@ public static class LumenServer
         }
         catch (ImageDecodeException e)
         {
-            bool unsupported = e.Reason.StartsWith("not a supported image", StringComparison.Ordinal);
+            bool unsupported = e.Failure == DecodeFailure.UnsupportedFormat;
             return Problem(unsupported ? 415 : 400, unsupported ? "Unsupported media type" : "Unreadable image", e.Reason);
         }
         finally

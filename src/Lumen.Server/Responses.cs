@@ -21,7 +21,7 @@ public sealed record PredictionResponse(string Label, float Probability, IReadOn
 /// <param name="Architecture">The network (e.g. resnet18).</param>
 /// <param name="Weights">Where the pretrained body came from.</param>
 /// <param name="Classes">Class names in output order.</param>
-/// <param name="MultiLabel">True when labels are independent (sigmoid).</param>
+/// <param name="Task">What the model predicts: single-label or multi-label (independent sigmoid labels).</param>
 /// <param name="Threshold">Multi-label decision threshold.</param>
 /// <param name="Metrics">Validation metrics recorded at export.</param>
 /// <param name="Trained">When the model file was written (UTC).</param>
@@ -29,7 +29,7 @@ public sealed record PredictionResponse(string Label, float Probability, IReadOn
 /// <param name="Precision">Its number format (float32, bfloat16 or int8).</param>
 /// <param name="Preprocessing">How uploads are prepared.</param>
 /// <param name="Limits">Upload limits.</param>
-public sealed record ModelResponse(string Model, string Architecture, string Weights, IReadOnlyList<string> Classes, bool MultiLabel, double Threshold,
+public sealed record ModelResponse(string Model, string Architecture, string Weights, IReadOnlyList<string> Classes, string Task, double Threshold,
     IReadOnlyDictionary<string, double> Metrics, DateTime Trained, string Engine, string Precision, PreprocessingResponse Preprocessing, LimitsResponse Limits);
 
 /// <summary>Image preparation of the served model.</summary>

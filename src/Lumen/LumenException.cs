@@ -14,16 +14,39 @@ public class LumenException : Exception
     public LumenException(string message, Exception inner) : base(message, inner) { }
 }
 
+/// <summary>Why an image could not be decoded.</summary>
+public enum DecodeFailure
+{
+    /// <summary>The file could not be read (missing, no permission, an I/O error).</summary>
+    Unreadable,
+
+    /// <summary>Not one of the supported formats (JPEG, PNG, BMP, WebP, GIF).</summary>
+    UnsupportedFormat,
+
+    /// <summary>A supported format whose data ends early or is empty.</summary>
+    Truncated,
+
+    /// <summary>A supported format whose data is corrupt, or that declares no pixels.</summary>
+    Corrupt,
+
+    /// <summary>More pixels than the decoder's limit.</summary>
+    TooLarge,
+}
+
 /// <summary>A file could not be decoded as an image (unsupported, corrupt, truncated or too large).</summary>
 public sealed class ImageDecodeException : LumenException
 {
     /// <summary>Creates the error for <paramref name="source"/> (a path or a description of the bytes).</summary>
-    public ImageDecodeException(string source, string reason)
+    public ImageDecodeException(string source, DecodeFailure failure, string reason)
         : base($"cannot read image '{source}': {reason}")
     {
         Source = source;
+        Failure = failure;
         Reason = reason;
     }
+
+    /// <summary>The kind of failure (the server answers 415 for an unsupported format, 400 otherwise).</summary>
+    public DecodeFailure Failure { get; }
 
     /// <summary>The file path, or a description of the bytes when there is no file.</summary>
     public new string Source { get; }
@@ -47,15 +70,15 @@ public sealed class DataException : LumenException
 public sealed class OptionException : LumenException
 {
     /// <summary>Creates the error: <paramref name="problem"/> reads after the option's name ("must be at least 1, got 0").</summary>
-    public OptionException(string option, string problem, Exception? inner = null)
+    public OptionException(OptionName option, string problem, Exception? inner = null)
         : base($"{option} {problem}", inner!)
     {
         Option = option;
         Problem = problem;
     }
 
-    /// <summary>The option, by its library name.</summary>
-    public string Option { get; }
+    /// <summary>The option.</summary>
+    public OptionName Option { get; }
 
     /// <summary>What is wrong with its value.</summary>
     public string Problem { get; }

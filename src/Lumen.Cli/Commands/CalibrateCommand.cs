@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Lumen.Data;
 using Lumen.Inference;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
 
 namespace Lumen.Cli.Commands;
 

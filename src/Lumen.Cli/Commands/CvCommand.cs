@@ -3,6 +3,8 @@ using System.Globalization;
 using Lumen.Workflows;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 

@@ -1,6 +1,8 @@
 using Lumen.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 
@@ -22,7 +24,7 @@ internal sealed class DataCommand : Command<DataSettings>
         table.Columns[3].RightAligned();
         AnsiConsole.Write(table);
 
-        Say.Line($"{dls.Vocab.Count} classes, {(dls.MultiLabel ? "multi-label" : "single-label")}; split: {dls.SplitDescription}");
+        Say.Line($"{dls.Vocab.Count} classes, {dls.Task.Name}; split: {dls.SplitDescription}");
         if (audit.IgnoredFiles > 0) Say.Line($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
 
         if (audit.Unreadable.Count > 0)

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Lumen.Data.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
 
 namespace Lumen.Cli.Commands;
 

@@ -3,6 +3,8 @@ using Lumen.Inference;
 using Lumen.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 
@@ -23,9 +25,8 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
             var table = new Table().AddColumns("metric", "value");
             foreach (var (name, value) in metrics) table.AddRow(name, $"{value:F4}");
             AnsiConsole.Write(table);
-            if (!predictions.MultiLabel)
+            if (predictions.Task.ConfusionMatrix(predictions.Logits, predictions.Targets, predictor.Classes.Count) is { } confusion)
             {
-                var confusion = Metrics.Confusion(predictions.Logits.argmax(1), predictions.Targets, predictor.Classes.Count);
                 var matrix = new Table().Title("confusion matrix (rows: actual, columns: predicted)").AddColumn("actual \\ predicted");
                 foreach (var c in predictor.Classes) matrix.AddColumn(Markup.Escape(c));
                 for (int a = 0; a < predictor.Classes.Count; a++)

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
 
 namespace Lumen.Cli.Commands;
 

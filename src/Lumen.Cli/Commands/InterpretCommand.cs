@@ -1,8 +1,11 @@
 using System.ComponentModel;
 using Lumen.Inference;
 using Lumen.Interpret;
+using Lumen.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 
@@ -46,7 +49,7 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
                 Interpretation = interp,
                 TopLosses = settings.TopLosses,
                 GradCam = settings.GradCam,
-            }.WithRunFolder(runDir);
+            }.WithRunFolder(RunFolder.At(runDir));
             return InterpretationArtifacts.Write(settings.Out, content);
         });
         foreach (string path in written) Say.Line($"wrote {path}");

@@ -4,6 +4,8 @@ using Lumen.Data;
 using Lumen.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 
@@ -32,7 +34,8 @@ internal sealed class LrFindCommand : Command<LrFindCommand.Settings>
             var dls = settings.Load(options, progress, device);
             // The batch size train would choose, so the suggestion fits the run it is for.
             if (options.Loader.BatchSize is null) dls = dls.WithLoader(dls.Options.Loader with { BatchSize = SmallDataDefaults.BatchSize(dls.Train.Items.Count) });
-            var learner = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), head: settings.ToHeadOptions(), progress: progress);
+            var learner = VisionLearner.Create(dls, settings.Arch, weights: settings.Weights, options: settings.ToTrainingOptions(), head: settings.ToHeadOptions(), progress: progress,
+                callbacks: settings.ToCallbackOptions().Build(dls.Options.Item.Size));
             return learner.LrFind(iterations: settings.Iterations);
         });
         TrainingPlots.LrFind(result, settings.Out);

@@ -2,6 +2,7 @@ using Lumen.Models;
 using TorchSharp;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
 
 namespace Lumen.Cli.Commands;
 

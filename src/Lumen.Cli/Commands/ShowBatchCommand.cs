@@ -2,6 +2,8 @@ using System.ComponentModel;
 using Lumen.Data;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 

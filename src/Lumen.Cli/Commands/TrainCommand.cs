@@ -3,6 +3,8 @@ using Lumen.Training;
 using Lumen.Workflows;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using Lumen.Cli.Terminal;
+using Lumen.Cli.Options;
 
 namespace Lumen.Cli.Commands;
 
@@ -71,8 +73,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             return 130;
         }
         Say.Line($"{result.Plan}; took {BudgetPlan.Format(result.Elapsed)}");
-        if (result.EnsembleAccuracy is { } accuracy)
-            Say.Line($"validation accuracy: ensemble {accuracy:F4}; members {string.Join(", ", result.Members.Select(m => m.Learner.History.LastOrDefault()?.Metrics.GetValueOrDefault("accuracy") is double a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "-"))}");
+        if (result.EnsembleScore is { } score && result.Members.Count > 1)
+            Say.Line($"validation {score.Name}: ensemble {score.Value:F4}; members {string.Join(", ", result.Members.Select(m => m.Learner.History.LastOrDefault()?.Metrics.GetValueOrDefault(score.Name) is double a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "-"))}");
         Say.Success($"model written to {result.ModelPath}{(result.Members.Count > 1 ? $" (ensemble of {result.Members.Count}; each member's run in member-k/)" : "")}");
         return 0;
     }
@@ -83,7 +85,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         if (learner.History.Count == 0) return;
         var names = learner.History.SelectMany(h => h.Metrics.Keys).Distinct().ToList();
         var headers = new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(names).Append("time").ToList();
-        var rows = learner.History.Select(h => (IReadOnlyList<string>)new[] { (h.Epoch + 1).ToString(), h.Phase, $"{h.TrainLoss:F4}", $"{h.ValidLoss:F4}" }
+        var rows = learner.History.Select(h => (IReadOnlyList<string>)new[] { (h.Epoch + 1).ToString(), h.Phase.Name(), $"{h.TrainLoss:F4}", $"{h.ValidLoss:F4}" }
             .Concat(names.Select(n => h.Metrics.TryGetValue(n, out double v) ? $"{v:F4}" : ""))
             .Append(TimeSpan.FromSeconds(h.Seconds).ToString(@"mm\:ss")).ToList()).ToList();
         foreach (string line in TextTable.Lines(headers, rows, width)) Say.Line(line);

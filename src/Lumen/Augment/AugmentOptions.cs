@@ -67,7 +67,7 @@ public sealed record AugmentOptions
         "default" => Default,
         "endoscopy" => Endoscopy,
         "none" => None,
-        _ => throw new OptionException("Augment", $"must be one of {string.Join(", ", PresetNames)}, got '{name}'"),
+        _ => throw new OptionException(OptionName.Augment, $"must be one of {string.Join(", ", PresetNames)}, got '{name}'"),
     };
 
     /// <summary>True when these settings never change an image.</summary>
@@ -77,11 +77,13 @@ public sealed record AugmentOptions
     /// <exception cref="LumenException">A value is out of range.</exception>
     public void Validate()
     {
-        static void Require(bool ok, string option, string problem) { if (!ok) throw new OptionException(option, problem); }
-        Require(MaxRotate >= 0 && MaxRotate <= 360, nameof(MaxRotate), $"must be between 0 and 360 degrees, got {MaxRotate}");
-        Require(MinZoom > 0 && MinZoom <= MaxZoom, nameof(MinZoom), $"must satisfy 0 < MinZoom <= MaxZoom, got {MinZoom}..{MaxZoom}");
-        Require(MaxWarp >= 0 && MaxWarp < 1, nameof(MaxWarp), $"must be in [0, 1), got {MaxWarp}");
-        Require(MaxLighting >= 0 && MaxLighting < 1, nameof(MaxLighting), $"must be in [0, 1), got {MaxLighting}");
-        Require(PAffine is >= 0 and <= 1 && PLighting is >= 0 and <= 1 && PFlip is >= 0 and <= 1, "PAffine, PLighting and PFlip", "must be between 0 and 1");
+        static void Require(bool ok, OptionName option, string problem) { if (!ok) throw new OptionException(option, problem); }
+        Require(MaxRotate >= 0 && MaxRotate <= 360, OptionName.MaxRotate, $"must be between 0 and 360 degrees, got {MaxRotate}");
+        Require(MinZoom > 0 && MinZoom <= MaxZoom, OptionName.MinZoom, $"must satisfy 0 < MinZoom <= MaxZoom, got {MinZoom}..{MaxZoom}");
+        Require(MaxWarp >= 0 && MaxWarp < 1, OptionName.MaxWarp, $"must be in [0, 1), got {MaxWarp}");
+        Require(MaxLighting >= 0 && MaxLighting < 1, OptionName.MaxLighting, $"must be in [0, 1), got {MaxLighting}");
+        Require(PAffine is >= 0 and <= 1, OptionName.PAffine, $"must be between 0 and 1, got {PAffine}");
+        Require(PLighting is >= 0 and <= 1, OptionName.PLighting, $"must be between 0 and 1, got {PLighting}");
+        Require(PFlip is >= 0 and <= 1, OptionName.PFlip, $"must be between 0 and 1, got {PFlip}");
     }
 }

@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Lumen.Augment;
 using Lumen.Imaging;
+using Lumen.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
+using Lumen.Distributed;
 
 namespace Lumen.Data;
 
@@ -26,13 +28,13 @@ public sealed class DataLoader
     /// <summary>Creates a loader over <paramref name="items"/>.</summary>
     /// <param name="items">The items to load.</param>
     /// <param name="vocab">Class vocabulary for the targets.</param>
-    /// <param name="multiLabel">True for multi-hot targets.</param>
+    /// <param name="task">What the labels mean; it makes each batch's targets.</param>
     /// <param name="options">Size, batch size, workers, augmentation and normalisation.</param>
     /// <param name="training">Training loaders shuffle, drop the last partial batch, crop randomly and augment.</param>
     /// <param name="device">Where batches are placed.</param>
     /// <param name="sampleWeights">Training only: draw each epoch's items with replacement with these
     /// relative weights (weighted oversampling) instead of a shuffle; null for a plain shuffle.</param>
-    public DataLoader(IReadOnlyList<LabelledItem> items, Vocabulary vocab, bool multiLabel, DataOptions options, bool training, Device device,
+    public DataLoader(IReadOnlyList<LabelledItem> items, Vocabulary vocab, ImageTask task, DataOptions options, bool training, Device device,
         IReadOnlyList<double>? sampleWeights = null)
     {
         if (sampleWeights is not null && sampleWeights.Count != items.Count)
@@ -41,7 +43,7 @@ public sealed class DataLoader
         options.Validate();
         Items = items;
         Vocab = vocab;
-        MultiLabel = multiLabel;
+        Task = task;
         Training = training;
         _options = options;
         _device = device;
@@ -57,7 +59,7 @@ public sealed class DataLoader
     public Device Device => _device;
 
     /// <summary>The same items with other options (e.g. the normalisation of a model's weights).</summary>
-    public DataLoader With(DataOptions options) => new(Items, Vocab, MultiLabel, options, Training, _device, _sampleWeights) { Shard = Shard };
+    public DataLoader With(DataOptions options) => new(Items, Vocab, Task, options, Training, _device, _sampleWeights) { Shard = Shard };
 
     /// <summary>
     /// Data-parallel training: this loader yields part <c>Rank</c> of <c>Size</c> of every batch (near-equal
@@ -70,9 +72,9 @@ public sealed class DataLoader
     /// <exception cref="OptionException">The rank is outside [0, size), or a batch has fewer images than there are processes.</exception>
     public DataLoader WithShard(int rank, int size)
     {
-        if (size < 1 || rank < 0 || rank >= size) throw new OptionException("Shard", $"must be a rank in [0, {size}), got {rank}");
-        if (BatchSize < size) throw new OptionException("BatchSize", $"must be at least the number of processes ({size}), got {BatchSize}");
-        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, _sampleWeights) { Shard = (rank, size) };
+        if (size < 1 || rank < 0 || rank >= size) throw new OptionException(OptionName.Shard, $"must be a rank in [0, {size}), got {rank}");
+        if (BatchSize < size) throw new OptionException(OptionName.BatchSize, $"must be at least the number of processes ({size}), got {BatchSize}");
+        return new DataLoader(Items, Vocab, Task, _options, Training, _device, _sampleWeights) { Shard = (rank, size) };
     }
 
     /// <summary>The item indices (into <see cref="Items"/>) of batch <paramref name="batch"/> that this loader yields, given the epoch's order.</summary>
@@ -87,7 +89,7 @@ public sealed class DataLoader
     public DataLoader WithClassBalancedSampling()
     {
         var counts = Items.GroupBy(i => i.LabelText, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        return new DataLoader(Items, Vocab, MultiLabel, _options, Training, _device, Items.Select(i => 1.0 / counts[i.LabelText]).ToArray()) { Shard = Shard };
+        return new DataLoader(Items, Vocab, Task, _options, Training, _device, Items.Select(i => 1.0 / counts[i.LabelText]).ToArray()) { Shard = Shard };
     }
 
     /// <summary>The items this loader serves.</summary>
@@ -96,8 +98,8 @@ public sealed class DataLoader
     /// <summary>The class vocabulary.</summary>
     public Vocabulary Vocab { get; }
 
-    /// <summary>True when targets are multi-hot.</summary>
-    public bool MultiLabel { get; }
+    /// <summary>What the labels mean; it makes each batch's targets.</summary>
+    public ImageTask Task { get; }
 
     /// <summary>True for the training loader.</summary>
     public bool Training { get; }
@@ -133,7 +135,7 @@ public sealed class DataLoader
         var channel = Channel.CreateBounded<(RgbImage[] Images, LabelledItem[] Items)>(
             new BoundedChannelOptions(_options.Loader.Prefetch) { SingleReader = true, SingleWriter = true });
         using var cancel = new CancellationTokenSource();
-        Task producer = Task.Run(async () =>
+        Task producer = System.Threading.Tasks.Task.Run(async () =>
         {
             try
             {
@@ -147,7 +149,7 @@ public sealed class DataLoader
                     {
                         int index = indices[k];
                         items[k] = Items[index];
-                        Random? random = Training ? new Random(Seeds.Derive(_options.Seed, 2, epoch, index)) : null;
+                        Random? random = Training ? new Random(Seeds.Derive(_options.Seed, SeedStream.ItemTransform, epoch, index)) : null;
                         images[k] = _transform.Apply(LoadSource(Items[index].Path), random);
                     });
                     await channel.Writer.WriteAsync((images, items), cancel.Token);
@@ -165,7 +167,7 @@ public sealed class DataLoader
             for (int b = startBatch; b < batches; b++)
             {
                 var raw = ReadNext(channel.Reader);
-                yield return Collate(raw.Images, raw.Items, new Random(Seeds.Derive(_options.Seed, 3, epoch, b)));
+                yield return Collate(raw.Images, raw.Items, new Random(Seeds.Derive(_options.Seed, SeedStream.BatchAugment, epoch, b)));
             }
         }
         finally
@@ -180,7 +182,7 @@ public sealed class DataLoader
     {
         int[] order = Enumerable.Range(0, Items.Count).ToArray();
         if (!Training) return order;
-        var random = new Random(Seeds.Derive(_options.Seed, 1, epoch));
+        var random = new Random(Seeds.Derive(_options.Seed, SeedStream.Shuffle, epoch));
         if (_sampleWeights is null)
         {
             random.Shuffle(order);
@@ -226,17 +228,7 @@ public sealed class DataLoader
     {
         using var scope = NewDisposeScope();
         Tensor x = _options.Preprocessing.Batch(images, _device, _augmenter is null ? null : rgb => _augmenter.Apply(rgb, random));
-        Tensor y = Targets(items);
+        Tensor y = Task.Targets(items, Vocab, _device);
         return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
-    }
-
-    private Tensor Targets(IReadOnlyList<LabelledItem> items)
-    {
-        if (!MultiLabel)
-            return tensor(items.Select(i => (long)Vocab.IndexOf(i.Labels[0])).ToArray(), ScalarType.Int64, _device);
-        var hot = new float[items.Count * Vocab.Count];
-        for (int i = 0; i < items.Count; i++)
-            foreach (string label in items[i].Labels) hot[i * Vocab.Count + Vocab.IndexOf(label)] = 1f;
-        return tensor(hot, new long[] { items.Count, Vocab.Count }, ScalarType.Float32, _device);
     }
 }

@@ -40,7 +40,7 @@ public sealed record DataOptions
     /// <exception cref="OptionException">An option is out of range.</exception>
     public void Validate()
     {
-        if (!(ValidPct >= 0 && ValidPct < 1)) throw new OptionException(nameof(ValidPct), $"must be at least 0 and below 1 (0: train on every image, no validation), got {ValidPct}");
+        if (!(ValidPct >= 0 && ValidPct < 1)) throw new OptionException(OptionName.ValidPct, $"must be at least 0 and below 1 (0: train on every image, no validation), got {ValidPct}");
         Loader.Validate();
         Augment.Validate();
     }
@@ -71,8 +71,8 @@ public sealed record LoaderOptions
     /// <exception cref="OptionException">A setting is out of range.</exception>
     public void Validate()
     {
-        if (BatchSize is < 1) throw new OptionException(nameof(BatchSize), $"must be at least 1, got {BatchSize}");
-        if (Workers < 1) throw new OptionException(nameof(Workers), $"must be at least 1, got {Workers}");
-        if (Prefetch < 1) throw new OptionException(nameof(Prefetch), $"must be at least 1, got {Prefetch}");
+        if (BatchSize is < 1) throw new OptionException(OptionName.BatchSize, $"must be at least 1, got {BatchSize}");
+        if (Workers < 1) throw new OptionException(OptionName.Workers, $"must be at least 1, got {Workers}");
+        if (Prefetch < 1) throw new OptionException(OptionName.Prefetch, $"must be at least 1, got {Prefetch}");
     }
 }

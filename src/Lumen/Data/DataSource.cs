@@ -1,4 +1,5 @@
 using Lumen.Data.Datasets;
+using Lumen.Tasks;
 using static TorchSharp.torch;
 
 namespace Lumen.Data;
@@ -19,6 +20,8 @@ public sealed record DataSource(string Folder)
     /// <summary>Force multi-label (true) or single-label (false) CSV data; null decides from the rows.</summary>
     public bool? MultiLabel { get; init; }
 
+    private ImageTask? ForcedTask => MultiLabel switch { true => ImageTask.MultiLabel, false => ImageTask.SingleLabel, null => null };
+
     /// <summary>
     /// Resolves the folder (downloading a named dataset once) and loads it with the matching
     /// constructor; <paramref name="splitter"/>, when given, replaces the source's own split.
@@ -27,7 +30,7 @@ public sealed record DataSource(string Folder)
         Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null)
     {
         var (folder, datasetPattern) = new DatasetStore().ResolveFolder(Folder, progress);
-        return Csv is { } csv ? ImageDataLoaders.FromCsv(folder, csv, options, MultiLabel, device, progress, splitter)
+        return Csv is { } csv ? ImageDataLoaders.FromCsv(folder, csv, options, ForcedTask, device, progress, splitter)
             : (LabelRegex ?? datasetPattern) is { } pattern ? ImageDataLoaders.FromNameRegex(folder, pattern, options, device, progress, splitter)
             : ImageDataLoaders.FromFolder(folder, options, device, progress, splitter: splitter);
     }

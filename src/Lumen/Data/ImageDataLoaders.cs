@@ -1,4 +1,5 @@
 using Lumen.Imaging;
+using Lumen.Tasks;
 using static TorchSharp.torch;
 
 namespace Lumen.Data;
@@ -40,8 +41,8 @@ public sealed class ImageDataLoaders
     /// <summary>The sorted class names.</summary>
     public Vocabulary Vocab => Train.Vocab;
 
-    /// <summary>True when items can carry several labels.</summary>
-    public bool MultiLabel => Train.MultiLabel;
+    /// <summary>What the labels mean (one class per image, or several).</summary>
+    public ImageTask Task => Train.Task;
 
     /// <summary>How the items were split ("train/valid given by the source", or the random split's settings).</summary>
     public string SplitDescription { get; private init; } = "";
@@ -62,12 +63,12 @@ public sealed class ImageDataLoaders
     /// <summary>
     /// fastai's <c>from_csv</c>: a header, then rows of image path (relative to <paramref name="folder"/>)
     /// and label(s); several labels per cell (space or ';') make multi-label data, unless
-    /// <paramref name="multiLabel"/> says otherwise; an <c>is_valid</c> column fixes the split unless
+    /// <paramref name="task"/> says otherwise; an <c>is_valid</c> column fixes the split unless
     /// a <paramref name="splitter"/> is given.
     /// </summary>
-    public static ImageDataLoaders FromCsv(string folder, string csvPath, DataOptions? options = null, bool? multiLabel = null, Device? device = null,
+    public static ImageDataLoaders FromCsv(string folder, string csvPath, DataOptions? options = null, ImageTask? task = null, Device? device = null,
         IProgressReporter? progress = null, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null) =>
-        FromListing(CsvSource.Read(csvPath, folder, multiLabel), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'", splitter);
+        FromListing(CsvSource.Read(csvPath, folder, task), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'", splitter);
 
     /// <summary>
     /// fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches
@@ -103,14 +104,15 @@ public sealed class ImageDataLoaders
     /// <param name="options">Item transform, augmentation, loader and normalisation settings.</param>
     /// <param name="device">Where batches go (default CPU).</param>
     /// <param name="progress">Receives the check's progress and the audit's warnings.</param>
-    /// <param name="multiLabel">Multi-hot targets; null decides from the items (any with other than one label).</param>
+    /// <param name="task">What the labels mean; null decides from the items: <see cref="ImageTask.MultiLabel"/> when any
+    /// has other than one label, else <see cref="ImageTask.SingleLabel"/>.</param>
     /// <param name="folder">The folder the items come from (reports and fingerprints); default: their common folder.</param>
     public static ImageDataLoaders FromItems(IReadOnlyList<LabelledItem> items, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null,
-        DataOptions? options = null, Device? device = null, IProgressReporter? progress = null, bool? multiLabel = null, string? folder = null)
+        DataOptions? options = null, Device? device = null, IProgressReporter? progress = null, ImageTask? task = null, string? folder = null)
     {
         folder ??= CommonFolder(items);
-        bool multi = multiLabel ?? items.Any(i => i.Labels.Count != 1);
-        return FromListing(new SourceListing(items, null, Array.Empty<UnreadableFile>(), 0, multi), folder, options, device, progress,
+        task ??= items.Any(i => i.Labels.Count != 1) ? ImageTask.MultiLabel : ImageTask.SingleLabel;
+        return FromListing(new SourceListing(items, null, Array.Empty<UnreadableFile>(), 0, task), folder, options, device, progress,
             $"no items were given for '{folder}'", splitter);
     }
 
@@ -154,8 +156,8 @@ public sealed class ImageDataLoaders
         foreach (string warning in audit.Warnings) progress.Warn(warning);
 
         device ??= CPU;
-        var train = new DataLoader(trainItems, vocab, listing.MultiLabel, options, training: true, device);
-        var valid = new DataLoader(validItems, vocab, listing.MultiLabel, options, training: false, device);
+        var train = new DataLoader(trainItems, vocab, listing.Task, options, training: true, device);
+        var valid = new DataLoader(validItems, vocab, listing.Task, options, training: false, device);
         var contentHashes = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Count; i++) contentHashes[items[i].Path] = itemHashes[i];
         return new ImageDataLoaders(folder, options, train, valid, audit, contentHashes) { SplitDescription = description };
@@ -191,6 +193,16 @@ public sealed class ImageDataLoaders
         return loader == Options.Loader ? this : With(Options with { Loader = loader });
     }
 
+    /// <summary>
+    /// The same items and split with other options (size, seed, augmentation, loader): nothing is
+    /// re-read or re-checked, so runs that differ only in these (ensemble members) share one load.
+    /// </summary>
+    public ImageDataLoaders WithOptions(DataOptions options)
+    {
+        options.Validate();
+        return options == Options ? this : With(options);
+    }
+
     private ImageDataLoaders With(DataOptions options) =>
         new(Folder, options, Train.With(options), Valid.With(options), Audit, ContentHashes) { SplitDescription = SplitDescription };
 
@@ -203,7 +215,7 @@ public sealed class ImageDataLoaders
     /// </summary>
     public RgbImage ShowBatch(int count = 16, bool training = true, int epoch = 0, int cellSize = 160)
     {
-        if (count < 1) throw new OptionException("Count", $"must be at least 1, got {count}");
+        if (count < 1) throw new OptionException(OptionName.Count, $"must be at least 1, got {count}");
         DataLoader loader = training ? Train : Valid;
         var cells = new List<GridCell>();
         foreach (Batch batch in loader.Batches(epoch))

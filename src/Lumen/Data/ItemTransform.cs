@@ -31,8 +31,8 @@ public sealed class ItemTransform
     /// [minScale, 1] and aspect ratio in [3/4, 4/3], as fastai.</param>
     public ItemTransform(int size, ResizeMethod method = ResizeMethod.Crop, PadMode padMode = PadMode.Reflection, double? minScale = null)
     {
-        if (size < 8) throw new OptionException("Size", $"must be at least 8 pixels, got {size}");
-        if (minScale is { } s && !(s > 0 && s <= 1)) throw new OptionException("MinScale", $"must be in (0, 1], got {s}");
+        if (size < 8) throw new OptionException(OptionName.Size, $"must be at least 8 pixels, got {size}");
+        if (minScale is { } s && !(s > 0 && s <= 1)) throw new OptionException(OptionName.MinScale, $"must be in (0, 1], got {s}");
         Size = size;
         Method = method;
         PadMode = padMode;

@@ -23,8 +23,8 @@ public static class Splitter
     /// <exception cref="OptionException">Fewer than 2 folds, or <paramref name="fold"/> outside [0, folds).</exception>
     public static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> KFold(int folds, int fold, int seed = 42)
     {
-        if (folds < 2) throw new OptionException("Folds", $"must be at least 2, got {folds}");
-        if (fold < 0 || fold >= folds) throw new OptionException("Fold", $"must be in [0, {folds}), got {fold}");
+        if (folds < 2) throw new OptionException(OptionName.Folds, $"must be at least 2, got {folds}");
+        if (fold < 0 || fold >= folds) throw new OptionException(OptionName.Fold, $"must be in [0, {folds}), got {fold}");
         return items =>
         {
             var foldOf = FoldOf(items, folds, seed);
@@ -56,7 +56,7 @@ public static class Splitter
     /// <exception cref="OptionException"><paramref name="validPct"/> is not in [0, 1) (0: every item trains).</exception>
     public static Split[] Stratified(IReadOnlyList<LabelledItem> items, double validPct, int seed)
     {
-        if (!(validPct >= 0 && validPct < 1)) throw new OptionException("ValidPct", $"must be at least 0 and below 1 (0: train on every image, no validation), got {validPct}");
+        if (!(validPct >= 0 && validPct < 1)) throw new OptionException(OptionName.ValidPct, $"must be at least 0 and below 1 (0: train on every image, no validation), got {validPct}");
         var result = new Split[items.Count];
         var random = new System.Random(seed);
         foreach (var group in ByLabelSet(items))

@@ -29,6 +29,10 @@ public interface IProcessGroup : IDisposable
 /// <summary>The process groups a host can use.</summary>
 public static class ProcessGroups
 {
+    /// <summary>This process's rank among those of the job on the same machine (Open MPI's OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID), or null.</summary>
+    public static int? LocalRank() =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK") ?? Environment.GetEnvironmentVariable("MPI_LOCALRANKID"), out int rank) ? rank : null;
+
     /// <summary>
     /// The job this process was started in: an MPI group when an MPI launcher started more than one
     /// process (<c>mpirun -np N</c>: Open MPI sets OMPI_COMM_WORLD_SIZE, MPICH and Intel MPI PMI_SIZE),

@@ -15,6 +15,8 @@ public static class ImageDecoder
     public static readonly IReadOnlySet<string> Extensions =
         new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif" };
 
+    private const string UnsupportedFormat = "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)";
+
     /// <summary>Default limit on width × height (about 100 megapixels).</summary>
     public const long DefaultMaxPixels = 100_000_000;
 
@@ -31,7 +33,7 @@ public static class ImageDecoder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ImageDecodeException(path, e.Message);
+            throw new ImageDecodeException(path, DecodeFailure.Unreadable, e.Message);
         }
         return Decode(bytes, path, minShortSide, maxPixels);
     }
@@ -56,9 +58,8 @@ public static class ImageDecoder
         // Only the five supported formats reach Skia: its other sniffers (raw camera formats, ICO, WBMP…)
         // crashed the server on some non-image uploads (found by bench … serve-soak).
         if (Format(bytes) is not { } format)
-            throw new ImageDecodeException(source, IsPrefixOfASignature(bytes)
-                ? "the file is truncated or empty"
-                : "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
+            throw IsPrefixOfASignature(bytes) ? new ImageDecodeException(source, DecodeFailure.Truncated, "the file is truncated or empty")
+                : new ImageDecodeException(source, DecodeFailure.UnsupportedFormat, UnsupportedFormat);
         // The codec reads the upload where it lies: pinned, with no native copy (a copy per request
         // is native heap churn that glibc keeps). Not SKManagedStream: its read callback throws on the
         // huge reads a corrupt length field asks for, and an exception thrown inside a native callback
@@ -81,15 +82,14 @@ public static class ImageDecoder
         using var native = new SKMemoryStream(data);
         using var codec = SKCodec.Create(native, out SKCodecResult createResult);
         if (codec is null)
-            throw new ImageDecodeException(source, createResult == SKCodecResult.IncompleteInput
-                ? "the file is truncated or empty"
-                : "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
+            throw createResult == SKCodecResult.IncompleteInput ? new ImageDecodeException(source, DecodeFailure.Truncated, "the file is truncated or empty")
+                : new ImageDecodeException(source, DecodeFailure.UnsupportedFormat, UnsupportedFormat);
 
         SKImageInfo declared = codec.Info;
         if (declared.Width <= 0 || declared.Height <= 0)
-            throw new ImageDecodeException(source, "the image declares no pixels");
+            throw new ImageDecodeException(source, DecodeFailure.Corrupt, "the image declares no pixels");
         if ((long)declared.Width * declared.Height > maxPixels)
-            throw new ImageDecodeException(source, $"the image declares {declared.Width}x{declared.Height} pixels, more than the limit of {maxPixels:N0}");
+            throw new ImageDecodeException(source, DecodeFailure.TooLarge, $"the image declares {declared.Width}x{declared.Height} pixels, more than the limit of {maxPixels:N0}");
 
         SKSizeI size = declared.Size;
         if (minShortSide > 0 && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
@@ -116,9 +116,9 @@ public static class ImageDecoder
             pinned.Free();
         }
         if (result != SKCodecResult.Success)
-            throw new ImageDecodeException(source, result == SKCodecResult.IncompleteInput
-                ? "the file is truncated (the pixel data ends early)"
-                : $"the pixel data is corrupt ({result})");
+            throw result == SKCodecResult.IncompleteInput
+                ? new ImageDecodeException(source, DecodeFailure.Truncated, "the file is truncated (the pixel data ends early)")
+                : new ImageDecodeException(source, DecodeFailure.Corrupt, $"the pixel data is corrupt ({result})");
         if (codec.Info.AlphaType != SKAlphaType.Opaque)
             for (int i = 3; i < pixels.Length; i += 4) pixels[i] = 255;
 
@@ -165,11 +165,11 @@ public static class ImageDecoder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ImageDecodeException(path, e.Message);
+            throw new ImageDecodeException(path, DecodeFailure.Unreadable, e.Message);
         }
-        if (Format(head.AsSpan(0, read)) is null) throw new ImageDecodeException(path, "not a supported image (expected JPEG, PNG, BMP, WebP or GIF)");
+        if (Format(head.AsSpan(0, read)) is null) throw new ImageDecodeException(path, DecodeFailure.UnsupportedFormat, UnsupportedFormat);
         using var codec = SKCodec.Create(path, out SKCodecResult result)
-            ?? throw new ImageDecodeException(path, $"not a supported image ({result})");
+            ?? throw new ImageDecodeException(path, DecodeFailure.UnsupportedFormat, $"not a supported image ({result})");
         var (w, h) = (codec.Info.Width, codec.Info.Height);
         return SwapsAxes(codec.EncodedOrigin) ? (h, w) : (w, h);
     }

@@ -1,3 +1,4 @@
+using Lumen.Files;
 namespace Lumen.Imaging;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using SkiaSharp;
+using Lumen.Files;
 
 namespace Lumen.Imaging;
 

@@ -41,7 +41,7 @@ public static class Evaluation
     /// <exception cref="DataException">The folder holds classes the model was not trained on, or no images.</exception>
     public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null)
     {
-        var listing = csv is null ? FolderSource.Scan(folder) : CsvSource.Read(csv, folder, predictor.Info.MultiLabel);
+        var listing = csv is null ? FolderSource.Scan(folder) : CsvSource.Read(csv, folder, predictor.Info.Task);
         if (listing.Items.Count == 0) throw new DataException($"no labelled images found in '{Path.GetFullPath(folder)}'");
         var known = predictor.Classes.ToHashSet(StringComparer.Ordinal);
         var unknown = listing.Items.SelectMany(i => i.Labels).Where(l => !known.Contains(l)).Distinct().OrderBy(l => l, StringComparer.Ordinal).ToList();
@@ -62,7 +62,7 @@ public static class Evaluation
         if (predictor.Images is not { } images)
         {
             if (split != ScoreSplit.All)
-                throw new OptionException("Split", $"{name} needs to know which images the model was trained on, and this model file does not record it (it was written by an older Lumen); retrain, or score all images");
+                throw new OptionException(OptionName.Split, $"{name} needs to know which images the model was trained on, and this model file does not record it (it was written by an older Lumen); retrain, or score all images");
             return new ScoredImages(items, items.Count, null);
         }
         var hashes = new string?[items.Count];
@@ -83,7 +83,7 @@ public static class Evaluation
         };
         var selected = chosen.Select(i => items[i]).ToList();
         if (selected.Count == 0)
-            throw new OptionException("Split", split == ScoreSplit.Valid
+            throw new OptionException(OptionName.Split, split == ScoreSplit.Valid
                 ? $"{name} keeps the images the model was validated on, and none of these {items.Count} is one; is this the folder it was trained from?"
                 : $"{name} keeps the images the model was not trained on, and all {items.Count} were");
         return new ScoredImages(selected, items.Count, indices.Count(InTrain));
@@ -116,32 +116,20 @@ public static class Evaluation
         }
         if (kept.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
         var probs = tensor(probabilities.ToArray(), new long[] { kept.Count, predictor.Classes.Count });
-        bool multi = predictor.Info.MultiLabel;
-        Tensor targets;
-        if (multi)
-        {
-            var hot = new float[kept.Count * vocab.Count];
-            for (int i = 0; i < kept.Count; i++) foreach (var l in kept[i].Labels) hot[i * vocab.Count + vocab.IndexOf(l)] = 1;
-            targets = tensor(hot, new long[] { kept.Count, vocab.Count });
-        }
-        else targets = tensor(kept.Select(i => (long)vocab.IndexOf(i.Labels[0])).ToArray());
-        // Logits are recovered from probabilities so metrics and losses share one code path with training:
-        // log-probabilities for softmax outputs, logit(p) for sigmoid outputs.
-        using var low = 1e-7.ToScalar();
-        using var high = (1 - 1e-7).ToScalar();
-        using var tiny = 1e-12.ToScalar();
-        var logits = multi ? probs.clamp(low, high).logit() : probs.clamp_min(tiny).log();
+        var imageTask = predictor.Info.Task;
+        var targets = imageTask.Targets(kept, vocab, CPU);
+        // Logits are recovered from probabilities so metrics and losses share one code path with training.
+        var logits = imageTask.Logits(probs);
         probs.Dispose();
-        var loss = multi ? Loss.BinaryCrossEntropy() : Loss.CrossEntropy();
         Tensor losses;
-        using (no_grad()) losses = loss.PerItem(logits, targets);
-        return (new Predictions(logits, targets, losses, kept, multi), skipped);
+        using (no_grad()) losses = imageTask.EvaluationLoss.PerItem(logits, targets);
+        return (new Predictions(logits, targets, losses, kept, imageTask), skipped);
     }
 
     /// <summary>Metric values by name for predictions (the defaults for the task, plus valid_loss).</summary>
     public static Dictionary<string, double> Metrics(Predictions predictions, int classes)
     {
-        var metrics = Training.Metrics.DefaultFor(predictions.MultiLabel, classes)
+        var metrics = predictions.Task.DefaultMetrics(classes)
             .ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));
         metrics["loss"] = predictions.Losses.mean().item<float>();
         return metrics;

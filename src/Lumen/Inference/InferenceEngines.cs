@@ -28,10 +28,8 @@ public enum InferenceEngine
 public enum InferencePrecision
 {
     /// <summary>
-    /// The precision measured to be safe: float32. int8 ran 1.84x faster than float32 on this project's
-    /// Xeon (AVX-512 VNNI) but lost 1.25 ± 1.55 points of cross-validated accuracy, more than the 0.5 point
-    /// allowed for a silent choice, and bfloat16 ran at half float32's speed without AMX
-    /// (<c>bench … precision</c>, bench/results/issue12/precision-cv.txt). Both stay available by name.
+    /// float32: int8 is faster but lost more cross-validated accuracy than a silent choice may, and
+    /// bfloat16 was slower without AMX (bench/results/inference-speed/precision-cv.txt). Both stay available by name.
     /// </summary>
     Auto,
 
@@ -75,7 +73,7 @@ internal interface IForwardEngine : IDisposable
     /// <summary>Which engine this is.</summary>
     InferenceEngine Kind { get; }
 
-    /// <summary>Softmax (or sigmoid for multi-label) probabilities of <paramref name="input"/>.</summary>
+    /// <summary>The task's probabilities (softmax, or a sigmoid per class) of <paramref name="input"/>.</summary>
     Tensor Probabilities(Tensor input);
 
     /// <summary>The same for a CPU batch given as a float array of <paramref name="shape"/> (<see cref="Data.Preprocessing.Input"/>).</summary>
@@ -94,11 +92,11 @@ internal sealed class TorchForward : IForwardEngine
 {
     private readonly VisionModel _model;
     private readonly VisionModel? _copy;
-    private readonly bool _multiLabel;
+    private readonly Tasks.ImageTask _task;
 
     public TorchForward(LoadedModel loaded, bool bfloat16)
     {
-        _multiLabel = loaded.Info.MultiLabel;
+        _task = loaded.Info.Task;
         _model = loaded.Model;
         if (!bfloat16) return;
         var device = loaded.Model.parameters().First().device;
@@ -117,7 +115,7 @@ internal sealed class TorchForward : IForwardEngine
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var logits = _copy is null ? _model.forward(input) : _model.forward(input.to(ScalarType.BFloat16)).to(ScalarType.Float32);
-        return (_multiLabel ? logits.sigmoid() : logits.softmax(1)).MoveToOuterDisposeScope();
+        return _task.Probabilities(logits).MoveToOuterDisposeScope();
     }
 
     /// <summary>The float network belongs to the predictor, which disposes it; the bfloat16 copy is this engine's.</summary>
@@ -147,14 +145,11 @@ internal sealed class OnnxForward : IForwardEngine
             IntraOpNumThreads = threads > 0 ? threads : Environment.ProcessorCount,
             InterOpNumThreads = 1,
         };
-        // Idle intra-op threads would otherwise spin for a while after each pass and take the cores
-        // from the image decoders and request handlers that run between and beside passes: serving
-        // (bench … serve-load --clients 50 --seconds 30, float32, two runs each, alternating) answered
-        // 144.5 and 145.4 req/s without spinning, 135.4 and 133.3 with it; a 960-image folder ran
-        // 0.90x vs 0.93x of bare ONNX Runtime (five alternating rounds, within this VM's noise).
+        // Idle intra-op threads would otherwise spin after each pass and take the cores from the image
+        // decoders and request handlers between passes (bench/results/inference-speed/onnx-intra-op-spinning.txt).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         byte[] graph = int8
-            ? OnnxExport.ToInt8Bytes(model, info, loaded.Calibration ?? throw new OptionException("Precision", "int8 needs the model's int8 calibration, and this file has none (written by an older Lumen); add it with ModelFile.AddCalibration"))
+            ? OnnxExport.ToInt8Bytes(model, info, loaded.Calibration ?? throw new OptionException(OptionName.Precision, "int8 needs the model's int8 calibration, and this file has none (written by an older Lumen); add it with ModelFile.AddCalibration"))
             : OnnxExport.ToBytes(model, info);
         _session = new InferenceSession(graph, options);
     }

@@ -1,15 +1,15 @@
 using Lumen.Imaging;
-using System.IO.Compression;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Lumen.Data;
 using Lumen.Models;
+using Lumen.Tasks;
 using Lumen.Tensors;
 using Lumen.Training;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
+using Lumen.Files;
 
 namespace Lumen.Inference;
 
@@ -18,12 +18,12 @@ namespace Lumen.Inference;
 /// <param name="Version">File format version.</param>
 /// <param name="Spec">Architecture, head, classes, weights origin.</param>
 /// <param name="Classes">Class names in output order.</param>
-/// <param name="MultiLabel">True when outputs are independent (sigmoid) labels.</param>
+/// <param name="Task">What the outputs mean (see <see cref="ImageTask"/>), by name.</param>
 /// <param name="Threshold">Multi-label decision threshold.</param>
 /// <param name="Preprocessing">Image preparation.</param>
 /// <param name="Training">How the model was trained.</param>
 /// <param name="WeightsSha256">SHA-256 of weights.safetensors (integrity check).</param>
-public sealed record ModelInfo(string Format, int Version, ModelSpec Spec, IReadOnlyList<string> Classes, bool MultiLabel, double Threshold,
+public sealed record ModelInfo(string Format, int Version, ModelSpec Spec, IReadOnlyList<string> Classes, ImageTask Task, double Threshold,
     Preprocessing Preprocessing, TrainingInfo Training, string WeightsSha256);
 
 /// <summary>Training metadata kept in the model file.</summary>
@@ -82,56 +82,40 @@ public sealed class LoadedModel(VisionModel model, ModelInfo info, TrainingImage
 }
 
 /// <summary>
-/// Lumen's model file (<c>.lumen</c>): one zip with <c>lumen.json</c> (format, architecture, head,
-/// classes, task, preprocessing, training metadata, weights checksum) and <c>weights.safetensors</c>.
-/// Written atomically; loading checks the format, version and checksum and fails with a clear message.
+/// Lumen's model file (<c>.lumen</c>): an archive (<see cref="ArchiveReader"/>) of <c>lumen.json</c>
+/// (format, architecture, head, classes, task, preprocessing, training metadata, weights checksum),
+/// <c>weights.safetensors</c>, and optionally the training images' hashes and the int8 calibration.
+/// Written atomically; loading checks the format, version, metadata and checksum before anything is
+/// built and fails with a message naming the file. Ensembles of model files are <see cref="EnsembleFile"/>s.
 /// </summary>
 public static class ModelFile
 {
     /// <summary>The format name in lumen.json.</summary>
     public const string FormatName = "lumen-model";
 
-    /// <summary>The version this Lumen writes and the newest it reads.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>
+    /// The version this Lumen writes and the newest it reads. Version 2 names the task ("Task":
+    /// "multi-label") where version 1 had a flag ("MultiLabel": true); a Lumen that reads only version 1
+    /// refuses a version 2 file instead of mistaking a multi-label model for a single-label one.
+    /// </summary>
+    public const int CurrentVersion = 2;
 
     internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
 
-    /// <summary>
-    /// Exports a trained learner (fastai's <c>learn.export</c>). For architectures with an ONNX graph the
-    /// file also gets its int8 calibration, measured on up to <see cref="Int8Calibration.DefaultImages"/>
-    /// training images (a few seconds), so int8 inference needs nothing but the file.
-    /// </summary>
-    public static ModelInfo Export(Learner learner, string path)
-    {
-        var info = Describe(learner);
-        Int8Calibration? calibration = null;
-        if (OnnxExport.Supports(learner.Model) && learner.Data.Train.Items.Count > 0)
-        {
-            learner.Model.eval();
-            var prepared = Int8Calibration.Spread(learner.Data.Train.Items).Select(i => info.Preprocessing.Prepare(i.Path)).ToList();
-            using (no_grad())
-                calibration = Int8Calibration.Measure(learner.Model, info, prepared, $"{prepared.Count} training images");
-        }
-        return Save(learner.Model, info.Classes, info.MultiLabel, info.Threshold, info.Preprocessing, info.Training, path, TrainingImages.Of(learner.Data), calibration);
-    }
+    internal static readonly JsonEntry<ModelInfo> InfoEntry = new("lumen.json");
+    internal static readonly BlobEntry WeightsEntry = new("weights.safetensors");
+    private static readonly JsonEntry<ImagesDocument> ImagesEntry = new("images.json");
+    private static readonly JsonEntry<Int8Calibration> CalibrationEntry = new("int8-calibration.json");
 
-    /// <summary>What an export of <paramref name="learner"/> would record (the weights' checksum is left empty).</summary>
-    internal static ModelInfo Describe(Learner learner)
-    {
-        var data = learner.Data;
-        // The metrics of the epoch whose weights the model holds: the best one after save-best restored it.
-        int? restored = learner.Callbacks.OfType<SaveBest>().Select(s => s.RestoredEpoch).FirstOrDefault(e => e is not null);
-        var last = restored is { } epoch ? learner.History.First(h => h.Epoch == epoch) : learner.History.LastOrDefault();
-        var metrics = last is null ? new Dictionary<string, double>() : new Dictionary<string, double>(last.Metrics);
-        if (last is not null && !double.IsNaN(last.ValidLoss)) metrics["valid_loss"] = last.ValidLoss;  // NaN: trained without validation
-        var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
-            typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
-        var preprocessing = data.Options.Preprocessing with { Normalization = learner.Model.Normalization };
-        return new ModelInfo(FormatName, CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.MultiLabel, 0.5, preprocessing, training, "");
-    }
+    /// <summary>How version 1 files said which task they hold.</summary>
+    private static readonly JsonEntry<VersionOneTask> VersionOneEntry = new("lumen.json");
+
+    private sealed record VersionOneTask(bool MultiLabel);
+
+    private sealed record ImagesDocument(List<string> Train, List<string> Valid);
 
     /// <summary>Writes a model file (atomically: a crash mid-write never replaces a good file with a broken one).</summary>
-    public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, bool multiLabel, double threshold, Preprocessing preprocessing, TrainingInfo training, string path,
+    public static ModelInfo Save(VisionModel model, IReadOnlyList<string> classes, ImageTask task, double threshold, Preprocessing preprocessing, TrainingInfo training, string path,
         TrainingImages? images = null, Int8Calibration? calibration = null)
     {
         byte[] weights;
@@ -140,28 +124,21 @@ public static class ModelFile
             Safetensors.SaveStateDict(memory, model.state_dict(), leaveOpen: true);
             weights = memory.ToArray();
         }
-        var info = new ModelInfo(FormatName, CurrentVersion, model.Spec, classes.ToArray(), multiLabel, threshold, preprocessing, training,
-            Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant());
-        AtomicFile.Write(path, stream =>
+        var info = new ModelInfo(FormatName, CurrentVersion, model.Spec, classes.ToArray(), task, threshold, preprocessing, training, ArchiveReader.Sha256(weights));
+        ArchiveWriter.Write(path, Json, archive =>
         {
-            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            using (var writer = new StreamWriter(zip.CreateEntry("lumen.json").Open()))
-                writer.Write(JsonSerializer.Serialize(info, Json));
-            using (var entry = zip.CreateEntry("weights.safetensors", CompressionLevel.NoCompression).Open())
-                entry.Write(weights);
+            archive.Add(InfoEntry, info);
+            archive.Add(WeightsEntry, weights);
             if (images is not null)
-                using (var writer = new StreamWriter(zip.CreateEntry(ImagesEntry).Open()))
-                    writer.Write(JsonSerializer.Serialize(new ImagesDocument(images.Train.Order(StringComparer.Ordinal).ToList(), images.Valid.Order(StringComparer.Ordinal).ToList()), Json));
-            if (calibration is not null)
-                using (var writer = new StreamWriter(zip.CreateEntry(CalibrationEntry).Open()))
-                    writer.Write(JsonSerializer.Serialize(calibration, Json));
+                archive.Add(ImagesEntry, new ImagesDocument(images.Train.Order(StringComparer.Ordinal).ToList(), images.Valid.Order(StringComparer.Ordinal).ToList()));
+            if (calibration is not null) archive.Add(CalibrationEntry, calibration);
         });
         return info;
     }
 
     /// <summary>
     /// Measures the int8 calibration of the model in <paramref name="path"/> on <paramref name="prepared"/>
-    /// images and stores it in the file (atomically; the rest of the file is kept byte for byte).
+    /// images and stores it in the file (atomically; the other entries are kept byte for byte).
     /// </summary>
     /// <exception cref="LumenException">The file is not a Lumen model, or its architecture has no ONNX graph.</exception>
     public static Int8Calibration AddCalibration(string path, IReadOnlyList<RgbImage> prepared, string source)
@@ -169,22 +146,12 @@ public static class ModelFile
         Int8Calibration calibration;
         using (var loaded = Load(path))
             calibration = Int8Calibration.Measure(loaded.Model, loaded.Info, prepared, source);
-        var entries = new List<(string Name, byte[] Bytes)>();
-        using (var zip = Open(path))
-            foreach (var entry in zip.Entries.Where(e => e.FullName != CalibrationEntry))
-            {
-                using var memory = new MemoryStream();
-                using (var s = entry.Open()) s.CopyTo(memory);
-                entries.Add((entry.FullName, memory.ToArray()));
-            }
-        AtomicFile.Write(path, stream =>
+        List<(string, byte[])> kept;
+        using (var archive = Open(path)) kept = archive.Entries(CalibrationEntry);
+        ArchiveWriter.Write(path, Json, archive =>
         {
-            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            foreach (var (name, bytes) in entries)
-                using (var s = zip.CreateEntry(name, name == "weights.safetensors" ? CompressionLevel.NoCompression : CompressionLevel.Optimal).Open())
-                    s.Write(bytes);
-            using var writer = new StreamWriter(zip.CreateEntry(CalibrationEntry).Open());
-            writer.Write(JsonSerializer.Serialize(calibration, Json));
+            archive.AddCopies(kept);
+            archive.Add(CalibrationEntry, calibration);
         });
         return calibration;
     }
@@ -193,127 +160,34 @@ public static class ModelFile
     /// <exception cref="LumenException">The file is missing, not a Lumen model, or from a newer Lumen.</exception>
     public static ModelInfo ReadInfo(string path)
     {
-        using var zip = Open(path);
-        if (zip.GetEntry(EnsembleEntry) is null) return ReadInfo(zip, path);
-        using var first = OpenMember(zip, ReadEnsemble(zip, path).Members[0], path);
-        return ReadInfo(first, path);
-    }
-
-    private const string EnsembleEntry = "ensemble.json";
-
-    private sealed record EnsembleDocument(string Format, int Version, List<string> Members);
-
-    /// <summary>True when <paramref name="path"/> is an ensemble written by <see cref="SaveEnsemble"/>.</summary>
-    public static bool IsEnsemble(string path)
-    {
-        using var zip = Open(path);
-        return zip.GetEntry(EnsembleEntry) is not null;
-    }
-
-    /// <summary>
-    /// Writes an ensemble: one file holding the member model files (e.g. the folds of a cross-validation),
-    /// whose <see cref="Predictor"/> averages the members' probabilities. The members must share classes,
-    /// task and preprocessing.
-    /// </summary>
-    /// <exception cref="LumenException">Fewer than two members, a member is not a Lumen model, or the members disagree.</exception>
-    public static void SaveEnsemble(string path, IReadOnlyList<string> members)
-    {
-        if (members.Count < 2) throw new LumenException($"an ensemble needs at least two models, got {members.Count}");
-        var infos = members.Select(ReadInfo).ToList();
-        foreach (var (info, member) in infos.Zip(members).Skip(1))
-            if (!info.Classes.SequenceEqual(infos[0].Classes) || info.MultiLabel != infos[0].MultiLabel
-                || JsonSerializer.Serialize(info.Preprocessing, Json) != JsonSerializer.Serialize(infos[0].Preprocessing, Json))
-                throw new LumenException($"'{member}' cannot join an ensemble with '{members[0]}': classes, task and preprocessing must be the same");
-        var names = members.Select((_, i) => $"member-{i + 1}.lumen").ToList();
-        AtomicFile.Write(path, stream =>
-        {
-            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            using (var writer = new StreamWriter(zip.CreateEntry(EnsembleEntry).Open()))
-                writer.Write(JsonSerializer.Serialize(new EnsembleDocument("lumen-ensemble", 1, names), Json));
-            for (int i = 0; i < members.Count; i++)
-                using (var entry = zip.CreateEntry(names[i], CompressionLevel.NoCompression).Open())
-                using (var source = File.OpenRead(members[i]))
-                    source.CopyTo(entry);
-        });
-    }
-
-    /// <summary>The member models of an ensemble file, loaded (the caller disposes them).</summary>
-    /// <exception cref="LumenException">The file is not an ensemble, or a member is unreadable.</exception>
-    public static IReadOnlyList<LoadedModel> LoadEnsemble(string path, Device? device = null)
-    {
-        using var zip = Open(path);
-        var members = new List<LoadedModel>();
-        try
-        {
-            foreach (string name in ReadEnsemble(zip, path).Members)
-            {
-                using var member = OpenMember(zip, name, path);
-                members.Add(Load(member, $"{path}!{name}", device));
-            }
-            return members;
-        }
-        catch
-        {
-            foreach (var m in members) m.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Most members an ensemble file may name (each is a whole model to load).</summary>
-    private const int MaxMembers = 100;
-
-    private static EnsembleDocument ReadEnsemble(ZipArchive zip, string path)
-    {
-        var doc = TensorArchive.ReadJson<EnsembleDocument>(zip, EnsembleEntry, path, Json) ?? throw new LumenException($"'{path}' is not an ensemble");
-        if (doc.Format != "lumen-ensemble" || doc.Members is null || doc.Members.Count == 0) throw new LumenException($"'{path}' has an unreadable {EnsembleEntry}");
-        if (doc.Version > 1) throw new LumenException($"'{path}' was written by a newer Lumen (ensemble version {doc.Version}); upgrade Lumen");
-        if (doc.Members.Count > MaxMembers || doc.Members.Distinct().Count() != doc.Members.Count)
-            throw new LumenException($"'{path}' is corrupt: its {EnsembleEntry} names {doc.Members.Count} members ({doc.Members.Distinct().Count()} distinct; at most {MaxMembers})");
-        return doc;
-    }
-
-    private static ZipArchive OpenMember(ZipArchive zip, string name, string path)
-    {
-        var entry = zip.GetEntry(name) ?? throw new LumenException($"'{path}' is not a complete ensemble: member {name} is missing");
-        var memory = new MemoryStream(TensorArchive.Read(entry, TensorArchive.MaxTensorBytes, path), writable: false);
-        try
-        {
-            var member = new ZipArchive(memory, ZipArchiveMode.Read);
-            _ = member.Entries;
-            return member;
-        }
-        catch (InvalidDataException e)
-        {
-            throw new LumenException($"'{path}' is corrupt: member {name} cannot be read ({e.Message})", e);
-        }
+        using var archive = Open(path);
+        if (!EnsembleFile.Holds(archive)) return ReadInfo(archive);
+        using var first = EnsembleFile.OpenFirstMember(archive);
+        return ReadInfo(first);
     }
 
     /// <summary>Loads a model file (fastai's <c>load_learner</c>), checking format, version and checksum.</summary>
     /// <exception cref="LumenException">The file is missing, truncated, corrupt, not a Lumen model, or from a newer Lumen.</exception>
     public static LoadedModel Load(string path, Device? device = null)
     {
-        using var zip = Open(path);
-        if (zip.GetEntry(EnsembleEntry) is not null)
+        using var archive = Open(path);
+        if (EnsembleFile.Holds(archive))
             throw new LumenException($"'{path}' is an ensemble of models: load it with Predictor.Load (export, calibrate and Grad-CAM take single models)");
-        return Load(zip, path, device);
+        return Load(archive, device);
     }
 
-    private static LoadedModel Load(ZipArchive zip, string path, Device? device)
+    /// <summary>Loads the model an archive holds (a file, or an ensemble's member).</summary>
+    internal static LoadedModel Load(ArchiveReader archive, Device? device)
     {
-        var info = ReadInfo(zip, path);
-        byte[] weights = TensorArchive.Read(zip.GetEntry("weights.safetensors") ?? throw new LumenException($"'{path}' is not a complete Lumen model: it has no weights.safetensors"),
-            TensorArchive.MaxTensorBytes, path);
-        string sha = Convert.ToHexString(SHA256.HashData(weights)).ToLowerInvariant();
-        if (sha != info.WeightsSha256)
-            throw new LumenException($"'{path}' is corrupt: the weights' checksum does not match (expected {info.WeightsSha256[..12]}…, got {sha[..12]}…)");
-        var state = TensorArchive.LoadSafetensors(weights, path);
+        var info = ReadInfo(archive);
+        var state = archive.ReadTensors(WeightsEntry, info.WeightsSha256);
         VisionModel model;
         try
         {
             model = VisionModel.Rebuild(info.Spec);
             try
             {
-                StateDicts.CopyInto(model, state, $"model file '{path}'");
+                StateDicts.CopyInto(model, state, $"model file '{archive.Source}'");
             }
             catch
             {
@@ -327,54 +201,35 @@ public static class ModelFile
         }
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
         model.eval();
-        return new LoadedModel(model, info, ReadImages(zip, path), calibration: ReadCalibration(zip, path));
+        return new LoadedModel(model, info, ReadImages(archive), calibration: archive.Read(CalibrationEntry));
     }
 
-    private const string ImagesEntry = "images.json";
+    /// <summary>Opens a model or ensemble file.</summary>
+    internal static ArchiveReader Open(string path) => ArchiveReader.Open(path, Json, "model file",
+        $"'{path}' is not a Lumen model file (not a zip archive, or truncated); export one with 'lumen train' or learner.Export");
 
-    private const string CalibrationEntry = "int8-calibration.json";
-
-    private static Int8Calibration? ReadCalibration(ZipArchive zip, string path) => TensorArchive.ReadJson<Int8Calibration>(zip, CalibrationEntry, path, Json);
-
-    private sealed record ImagesDocument(List<string> Train, List<string> Valid);
-
-    private static TrainingImages? ReadImages(ZipArchive zip, string path)
+    private static TrainingImages? ReadImages(ArchiveReader archive)
     {
-        var doc = TensorArchive.ReadJson<ImagesDocument>(zip, ImagesEntry, path, Json);
+        var doc = archive.Read(ImagesEntry);
         if (doc is null) return null;
         if (doc.Train is null || doc.Valid is null || doc.Train.Concat(doc.Valid).Any(h => h is null))
-            throw new LumenException($"'{path}' is corrupt: its {ImagesEntry} lacks a list of image hashes");
+            throw new LumenException($"'{archive.Source}' is corrupt: its {ImagesEntry.Name} lacks a list of image hashes");
         return new TrainingImages(doc.Train.ToHashSet(StringComparer.Ordinal), doc.Valid.ToHashSet(StringComparer.Ordinal));
     }
 
-    private static ZipArchive Open(string path)
+    private static ModelInfo ReadInfo(ArchiveReader archive)
     {
-        if (!File.Exists(path)) throw new LumenException($"model file '{path}' does not exist");
-        ZipArchive? zip = null;
-        try
-        {
-            zip = ZipFile.OpenRead(path);
-            _ = zip.Entries;  // the central directory is read lazily: read it here, where its errors are caught
-            return zip;
-        }
-        catch (InvalidDataException)
-        {
-            zip?.Dispose();
-            throw new LumenException($"'{path}' is not a Lumen model file (not a zip archive, or truncated); export one with 'lumen train' or learner.Export");
-        }
-    }
-
-    private static ModelInfo ReadInfo(ZipArchive zip, string path)
-    {
-        if (zip.GetEntry("lumen.json") is null) throw new LumenException($"'{path}' is not a Lumen model file (it has no lumen.json)");
-        var info = TensorArchive.ReadJson<ModelInfo>(zip, "lumen.json", path, Json);
+        string path = archive.Source;
+        if (!archive.Has(InfoEntry)) throw new LumenException($"'{path}' is not a Lumen model file (it has no {InfoEntry.Name})");
+        var info = archive.Read(InfoEntry);
         if (info is null || info.Format != FormatName) throw new LumenException($"'{path}' is not a Lumen model file (format '{info?.Format}')");
         if (info.Version > CurrentVersion) throw new LumenException($"'{path}' was written by a newer Lumen (format version {info.Version}; this Lumen reads up to {CurrentVersion}); upgrade Lumen");
+        if (info.Version < 2 && info.Task is null)
+            info = info with { Task = archive.Read(VersionOneEntry)!.MultiLabel ? ImageTask.MultiLabel : ImageTask.SingleLabel };
         Validate(info, path);
         return info;
     }
 
-    /// <summary>SHA-256 over the sorted "split|relative path|labels" lines: identifies the data a model was trained on.</summary>
     /// <summary>Most classes a model file may declare (the head's size follows from it).</summary>
     private const int MaxClasses = 100_000;
 
@@ -385,8 +240,8 @@ public static class ModelFile
     private static void Validate(ModelInfo info, string path)
     {
         string Bad(string what) => $"'{path}' is not a valid Lumen model file: lumen.json {what}";
-        if (info.Spec is null || info.Classes is null || info.Preprocessing is null || info.Training is null || info.WeightsSha256 is null)
-            throw new LumenException(Bad("lacks the model's spec, classes, preprocessing, training record or checksum"));
+        if (info.Spec is null || info.Classes is null || info.Task is null || info.Preprocessing is null || info.Training is null || info.WeightsSha256 is null)
+            throw new LumenException(Bad("lacks the model's spec, classes, task, preprocessing, training record or checksum"));
         if (info.Spec.Classes < 1 || info.Spec.Classes > MaxClasses || info.Classes.Count != info.Spec.Classes || info.Classes.Any(c => c is null))
             throw new LumenException(Bad($"declares {info.Spec.Classes} outputs for {info.Classes.Count} class names (1 to {MaxClasses:N0} expected)"));
         if (info.WeightsSha256.Length != 64) throw new LumenException(Bad("has no valid weights checksum"));
@@ -401,13 +256,5 @@ public static class ModelFile
         if (n is null || n.Mean is null || n.Std is null || n.Mean.Length != 3 || n.Std.Length != 3 || n.Std.Any(v => !(v > 0) || float.IsInfinity(v)) || n.Mean.Any(v => !float.IsFinite(v)) || !(n.Scale > 0) || float.IsInfinity(n.Scale))
             throw new LumenException(Bad("has an invalid normalisation (three finite means, three positive standard deviations and a positive scale expected)"));
         if (!(info.Threshold is >= 0 and <= 1)) throw new LumenException(Bad($"has the decision threshold {info.Threshold} (0 to 1 expected)"));
-    }
-
-    private static string Fingerprint(ImageDataLoaders data)
-    {
-        var lines = data.Train.Items.Select(i => $"train|{Path.GetRelativePath(data.Folder, i.Path)}|{i.LabelText}")
-            .Concat(data.Valid.Items.Select(i => $"valid|{Path.GetRelativePath(data.Folder, i.Path)}|{i.LabelText}"))
-            .OrderBy(l => l, StringComparer.Ordinal);
-        return Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines)))).ToLowerInvariant();
     }
 }

@@ -7,6 +7,7 @@ using Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lumen.Files;
 
 namespace Lumen.Inference;
 
@@ -98,8 +99,8 @@ public static class OnnxExport
             };
         }
         g.Node("Identity", new[] { x }, "logits");
-        if (info.MultiLabel) g.Node("Sigmoid", new[] { x }, "probabilities");
-        else g.Node("Softmax", new[] { x }, "probabilities", OnnxGraphBuilder.Int("axis", 1));
+        // Softmax's axis defaults to the last (opset 13), the classes of an N×C output.
+        g.Node(info.Task.OnnxActivation, new[] { x }, "probabilities");
 
         int size = info.Preprocessing.Size, classes = info.Classes.Count;
         g.Graph.Name = $"lumen_{info.Spec.Architecture}";
@@ -120,7 +121,7 @@ public static class OnnxExport
         foreach (var (key, value) in new Dictionary<string, string>
         {
             ["classes"] = JsonSerializer.Serialize(info.Classes),
-            ["multi_label"] = info.MultiLabel ? "true" : "false",
+            ["task"] = info.Task.Name,
             ["threshold"] = info.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["architecture"] = info.Spec.Architecture,
             ["preprocessing"] = JsonSerializer.Serialize(new

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Lumen.Files;
 
 namespace Lumen.Inference;
 
@@ -67,7 +68,7 @@ public sealed class PredictionCsv : IDisposable
     /// <exception cref="LumenException">The file cannot be written, or the existing one is not a predictions CSV.</exception>
     public static PredictionCsv Open(string path, int top, bool resume)
     {
-        if (top < 1) throw new OptionException("Top", $"must be at least 1, got {top}");
+        if (top < 1) throw new OptionException(OptionName.Top, $"must be at least 1, got {top}");
         string partial = PartialPath(path);
         try
         {
@@ -78,10 +79,11 @@ public sealed class PredictionCsv : IDisposable
             if (resume && File.Exists(partial))
             {
                 string text = File.ReadAllText(partial);
-                int end = text.LastIndexOf('\n') + 1;  // a crash can leave half a line: drop it
-                if (!text.StartsWith(Header + "\n", StringComparison.Ordinal) && end > 0)
+                var rows = Csv.Parse(text).Where(r => r.Terminated).ToList();  // a crash can leave half a row: drop it
+                int end = rows.Count == 0 ? 0 : rows[^1].End;
+                if (rows.Count > 0 && Csv.Row(rows[0].Cells) != Header)
                     throw new LumenException($"'{partial}' is not a Lumen predictions CSV (its first line is not '{Header}'); remove it or write elsewhere");
-                foreach (var line in text[..end].Split('\n').Skip(1).Where(l => l.Length > 0)) done.Add(FirstField(line));
+                foreach (var row in rows.Skip(1)) done.Add(row.Cells[0]);
                 using (var stream = new FileStream(partial, FileMode.Open, FileAccess.Write)) stream.SetLength(Encoding.UTF8.GetByteCount(text[..end]));
                 var writer = new StreamWriter(partial, append: true, new UTF8Encoding(false));
                 if (end == 0) writer.Write(Header + "\n");
@@ -104,8 +106,8 @@ public sealed class PredictionCsv : IDisposable
         foreach (var row in rows)
         {
             if (row.Prediction is not { } p) continue;
-            _writer.Write(string.Join(",", Quote(row.Path), Quote(string.Join(";", p.Labels)), Number(p.Probability),
-                Quote(string.Join(";", p.Top(_top).Select(t => $"{t.Label}:{Number(t.Probability)}")))));
+            _writer.Write(Csv.Row(new[] { row.Path, string.Join(";", p.Labels), Number(p.Probability),
+                string.Join(";", p.Top(_top).Select(t => $"{t.Label}:{Number(t.Probability)}")) }));
             _writer.Write('\n');
         }
     }
@@ -129,20 +131,4 @@ public sealed class PredictionCsv : IDisposable
     }
 
     private static string Number(float value) => value.ToString("F4", CultureInfo.InvariantCulture);
-
-    private static string Quote(string s) => s.Contains(',') || s.Contains('"') || s.Contains('\n') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
-
-    /// <summary>The first field of a CSV line, unquoted.</summary>
-    private static string FirstField(string line)
-    {
-        if (!line.StartsWith('"')) return line.Split(',')[0];
-        var field = new StringBuilder();
-        for (int i = 1; i < line.Length; i++)
-        {
-            if (line[i] != '"') field.Append(line[i]);
-            else if (i + 1 < line.Length && line[i + 1] == '"') { field.Append('"'); i++; }
-            else break;
-        }
-        return field.ToString();
-    }
 }

@@ -65,7 +65,7 @@ public sealed class Predictor : IDisposable
 
     private static (IForwardEngine Engine, InferencePrecision Precision) CreateEngine(LoadedModel loaded, Device device, PredictorOptions options)
     {
-        if (options.Threads < 0) throw new OptionException("Threads", $"must be 0 (one per core) or more, got {options.Threads}");
+        if (options.Threads < 0) throw new OptionException(OptionName.Threads, $"must be 0 (one per core) or more, got {options.Threads}");
         bool onnxRuns = device.type == DeviceType.CPU && OnnxExport.Supports(loaded.Model);
         var asked = options.Precision;
         var engine = options.Engine switch
@@ -76,14 +76,14 @@ public sealed class Predictor : IDisposable
             var chosen => chosen,
         };
         if (engine == InferenceEngine.Onnx && device.type != DeviceType.CPU)
-            throw new OptionException("Engine", $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
+            throw new OptionException(OptionName.Engine, $"onnx runs on the CPU, but the model is on {device}; use the torch engine there");
         if (engine == InferenceEngine.Onnx && !onnxRuns)
-            throw new OptionException("Engine", $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
+            throw new OptionException(OptionName.Engine, $"onnx cannot run {loaded.Model.Architecture.Name} (ONNX export supports the ResNet family); use the torch engine");
         var precision = asked == InferencePrecision.Auto ? InferencePrecision.Float32 : asked;
         if (precision == InferencePrecision.Int8 && engine != InferenceEngine.Onnx)
-            throw new OptionException("Precision", "int8 runs on the onnx engine");
+            throw new OptionException(OptionName.Precision, "int8 runs on the onnx engine");
         if (precision == InferencePrecision.BFloat16 && engine != InferenceEngine.Torch)
-            throw new OptionException("Precision", "bfloat16 runs on the torch engine");
+            throw new OptionException(OptionName.Precision, "bfloat16 runs on the torch engine");
         IForwardEngine forward = engine == InferenceEngine.Onnx
             ? new OnnxForward(loaded, options.Threads, int8: precision == InferencePrecision.Int8)
             : new TorchForward(loaded, bfloat16: precision == InferencePrecision.BFloat16);
@@ -96,7 +96,7 @@ public sealed class Predictor : IDisposable
     /// </summary>
     /// <remarks>Runs on TorchSharp: the learner's weights change as it trains, an ONNX graph would be a stale copy.</remarks>
     public static Predictor ForLearner(Learner learner) =>
-        new(new[] { new LoadedModel(learner.Model, ModelFile.Describe(learner), ownsModel: false) }, learner.Model.parameters().First().device,
+        new(new[] { new LoadedModel(learner.Model, LearnerInference.Describe(learner), ownsModel: false) }, learner.Model.parameters().First().device,
             new PredictorOptions { Engine = InferenceEngine.Torch, Precision = InferencePrecision.Float32 });
 
     /// <summary>Loads a <c>.lumen</c> file on <paramref name="device"/> (default CPU) with the automatic engine.</summary>
@@ -105,14 +105,14 @@ public sealed class Predictor : IDisposable
 
     /// <summary>
     /// Loads a <c>.lumen</c> file with the given engine, device and threads. An ensemble file
-    /// (<see cref="ModelFile.SaveEnsemble"/>) gives a predictor whose probabilities are the mean of its members'.
+    /// (<see cref="EnsembleFile.Save"/>) gives a predictor whose probabilities are the mean of its members'.
     /// </summary>
     /// <exception cref="LumenException">The file is missing, corrupt or not a Lumen model.</exception>
     /// <exception cref="OptionException">The engine cannot run this model on this device.</exception>
     public static Predictor Load(string path, PredictorOptions options)
     {
         var device = options.Device ?? CPU;
-        var members = ModelFile.IsEnsemble(path) ? ModelFile.LoadEnsemble(path, device) : new[] { ModelFile.Load(path, device) };
+        var members = EnsembleFile.Is(path) ? EnsembleFile.Load(path, device) : new[] { ModelFile.Load(path, device) };
         try
         {
             return new Predictor(members, device, options);
@@ -243,9 +243,7 @@ public sealed class Predictor : IDisposable
         {
             var probs = Enumerable.Range(0, classes).Select(c => new ClassProbability(Classes[c], values[i * classes + c])).ToList();
             int best = Enumerable.Range(0, classes).MaxBy(c => probs[c].Probability);
-            var labels = Info.MultiLabel
-                ? probs.Where(p => p.Probability > Info.Threshold).Select(p => p.Label).ToList()
-                : new List<string> { Classes[best] };
+            var labels = Info.Task.Decide(values.AsSpan(i * classes, classes), best, Info.Threshold).Select(c => Classes[c]).ToList();
             result.Add(new Prediction(Classes[best], best, probs[best].Probability, probs, labels));
         }
         return result;
@@ -279,7 +277,7 @@ public static class Tta
     /// </summary>
     public static Tensor Predict(Func<Func<Tensor, Tensor>?, Tensor> probabilities, AugmentOptions augment, int n, int seed, double beta = Beta)
     {
-        if (n < 0) throw new OptionException("Tta", $"must be 0 or more passes, got {n}");
+        if (n < 0) throw new OptionException(OptionName.Tta, $"must be 0 or more passes, got {n}");
         using var scope = NewDisposeScope();
         Tensor plain = probabilities(null);
         if (n == 0) return plain.MoveToOuterDisposeScope();
@@ -288,7 +286,7 @@ public static class Tta
         Tensor sum = zeros_like(plain);
         for (int i = 0; i < n; i++)
         {
-            var random = new Random(Seeds.Derive(seed, 7, i));
+            var random = new Random(Seeds.Derive(seed, SeedStream.Tta, i));
             sum.add_(probabilities(x => augmenter.Apply(x, random)), Scalars.One);
         }
         using var passes = n.ToScalar();

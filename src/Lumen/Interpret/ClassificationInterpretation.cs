@@ -127,7 +127,7 @@ public sealed class ClassificationInterpretation : IDisposable
         return Enumerable.Range(0, losses.Length).OrderByDescending(i => losses[i]).ThenBy(i => i).Take(k).Select(i =>
         {
             var item = Predictions.Items[i];
-            if (Predictions.MultiLabel)
+            if (MultiLabel)
             {
                 var predicted = Enumerable.Range(0, c).Where(j => probs[i * c + j] > 0.5).Select(j => Classes[j]);
                 return new TopLoss(i, item, string.Join(";", predicted), item.LabelText, losses[i], float.NaN);
@@ -141,7 +141,7 @@ public sealed class ClassificationInterpretation : IDisposable
     /// <summary>Per-class precision/recall/F1/support with averages, accuracy and MCC.</summary>
     public ClassificationReport Report()
     {
-        if (!Predictions.MultiLabel) return ClassificationReport.FromConfusion(ConfusionMatrix(), Classes);
+        if (!MultiLabel) return ClassificationReport.FromConfusion(ConfusionMatrix(), Classes);
         using var half = 0.5.ToScalar();
         var predicted = Predictions.Probabilities.gt(half);
         var truth = Predictions.Targets.gt(half);
@@ -175,9 +175,15 @@ public sealed class ClassificationInterpretation : IDisposable
         return images.Select((img, i) => GradCam.Overlay(img, heat[i])).ToList();
     }
 
+    /// <summary>
+    /// True for the multi-label task: its report is per label, and the confusion matrix, confused pairs
+    /// and calibration (which need one actual class per image) do not apply.
+    /// </summary>
+    public bool MultiLabel => Predictions.Task == Tasks.ImageTask.MultiLabel;
+
     private void RequireSingleLabel(string what)
     {
-        if (Predictions.MultiLabel) throw new LumenException($"{what} is defined for single-label models; this one is multi-label (see the classification report)");
+        if (MultiLabel) throw new LumenException($"{what} is defined for single-label models; this one is multi-label (see the classification report)");
     }
 
     /// <inheritdoc />

@@ -4,6 +4,7 @@ using System.Text;
 using Lumen.Data;
 using Lumen.Imaging;
 using Lumen.Training;
+using Lumen.Files;
 
 namespace Lumen.Interpret;
 
@@ -44,18 +45,18 @@ public sealed record ReportContent
     public bool GradCam { get; init; } = true;
 
     /// <summary>
-    /// Fills what a training run left in <paramref name="folder"/> (history.json, losses.png,
-    /// metrics.png, lr_find.png) where this content has nothing yet.
+    /// Fills what a training run left in <paramref name="run"/> (its history, loss, metrics and LR
+    /// finder plots) where this content has nothing yet.
     /// </summary>
-    public ReportContent WithRunFolder(string folder)
+    public ReportContent WithRunFolder(RunFolder run)
     {
-        byte[]? Png(string name) => File.Exists(Path.Combine(folder, name)) ? File.ReadAllBytes(Path.Combine(folder, name)) : null;
+        static byte[]? Png(string path) => File.Exists(path) ? File.ReadAllBytes(path) : null;
         return this with
         {
-            History = History ?? HistoryFile.Read(Path.Combine(folder, "history.json")),
-            LossesPng = LossesPng ?? Png("losses.png"),
-            MetricsPng = MetricsPng ?? Png("metrics.png"),
-            LrFindPng = LrFindPng ?? Png("lr_find.png"),
+            History = History ?? HistoryFile.Read(run.HistoryJson),
+            LossesPng = LossesPng ?? Png(run.LossesPlot),
+            MetricsPng = MetricsPng ?? Png(run.MetricsPlot),
+            LrFindPng = LrFindPng ?? Png(run.LrFindPlot),
         };
     }
 }
@@ -75,7 +76,7 @@ public static class HtmlReport
     public static string Build(ReportContent c)
     {
         var interp = c.Interpretation;
-        bool single = !interp.Predictions.MultiLabel;
+        bool single = !interp.MultiLabel;
         var html = new StringBuilder();
         html.Append($$"""
             <!DOCTYPE html>
@@ -185,7 +186,7 @@ public static class HtmlReport
                 var names = history.SelectMany(h => h.Metrics.Keys).Distinct().ToList();
                 html.Append("<table><tr><th>epoch</th><th>phase</th><th>train_loss</th><th>valid_loss</th>").Append(string.Concat(names.Select(n => $"<th>{E(n)}</th>"))).Append("<th>time</th></tr>");
                 foreach (var h in history)
-                    html.Append($"<tr><td>{h.Epoch + 1}</td><td>{E(h.Phase)}</td><td>{F(h.TrainLoss)}</td><td>{F(h.ValidLoss)}</td>")
+                    html.Append($"<tr><td>{h.Epoch + 1}</td><td>{E(h.Phase.Name())}</td><td>{F(h.TrainLoss)}</td><td>{F(h.ValidLoss)}</td>")
                         .Append(string.Concat(names.Select(n => $"<td>{(h.Metrics.TryGetValue(n, out double v) ? F(v) : "")}</td>")))
                         .Append($"<td>{TimeSpan.FromSeconds(h.Seconds):mm\\:ss}</td></tr>");
                 html.Append("</table>");

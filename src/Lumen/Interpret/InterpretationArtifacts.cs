@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Lumen.Files;
 
 namespace Lumen.Interpret;
 
@@ -22,7 +23,7 @@ public static class InterpretationArtifacts
             written.Add(path);
             return path;
         }
-        bool single = !interp.Predictions.MultiLabel;
+        bool single = !interp.MultiLabel;
         if (single)
         {
             Save("confusion_matrix.png", InterpretationPlots.ConfusionMatrix(interp));
@@ -51,14 +52,14 @@ public static class InterpretationArtifacts
         {
             ["classes"] = interp.Classes,
             ["items"] = interp.Predictions.Count,
-            ["multi_label"] = interp.Predictions.MultiLabel,
+            ["task"] = interp.Predictions.Task.Name,
             ["metrics"] = interp.Metrics,
             ["tta_passes"] = interp.TtaPasses,
             ["tta_metrics"] = interp.TtaMetrics,
             ["classification_report"] = interp.Report(),
             ["top_losses"] = interp.TopLosses(topLosses).Select(t => new { file = t.Item.Path, predicted = t.Predicted, actual = t.Actual, loss = t.Loss, probability_of_actual = float.IsNaN(t.ProbabilityOfActual) ? (float?)null : t.ProbabilityOfActual }),
         };
-        if (!interp.Predictions.MultiLabel)
+        if (!interp.MultiLabel)
         {
             var m = interp.ConfusionMatrix();
             doc["confusion_matrix"] = Enumerable.Range(0, interp.Classes.Count).Select(a => Enumerable.Range(0, interp.Classes.Count).Select(p => m[a, p]).ToArray()).ToArray();

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Lumen.Imaging;
-using SkiaSharp;
 
 namespace Lumen.Interpret;
 
@@ -27,51 +26,33 @@ public static class InterpretationPlots
             for (int p = 0; p < k; p++) values[a, p] = normalize ? (row == 0 ? 0 : m[a, p] / row) : m[a, p];
         }
         double max = Math.Max(1e-9, values.Cast<double>().Max());
-        int cell = Math.Clamp(560 / Math.Max(k, 1), 36, 90);
-        using var labelFont = new SKFont(ImageGrid.CaptionTypeface, 13);
-        using var cellFont = new SKFont(ImageGrid.CaptionTypeface, Math.Clamp(cell / 3.2f, 10, 18));
-        using var titleFont = new SKFont(ImageGrid.CaptionTypeface, 18);
-        float labelWidth = classes.Max(c => labelFont.MeasureText(c)) + 16;
-        int left = (int)labelWidth + 40, top = 50 + (int)(labelWidth * 0.72f);
-        int width = left + k * cell + 30, height = top + k * cell + 60;
-        return Draw(width, height, canvas =>
-        {
-            using var paint = new SKPaint { IsAntialias = true };
-            paint.Color = SKColors.Black;
-            canvas.DrawText(title ?? (normalize ? "Confusion matrix (row-normalised)" : "Confusion matrix"), 16, 28, titleFont, paint);
-            for (int a = 0; a < k; a++)
-            {
-                for (int p = 0; p < k; p++)
-                {
-                    double v = values[a, p] / max;
-                    paint.Color = Blues(v);
-                    var rect = SKRect.Create(left + p * cell, top + a * cell, cell, cell);
-                    canvas.DrawRect(rect, paint);
-                    string text = normalize ? values[a, p].ToString("0.00", CultureInfo.InvariantCulture) : m[a, p].ToString(CultureInfo.InvariantCulture);
-                    paint.Color = v > 0.55 ? SKColors.White : new SKColor(0x20, 0x20, 0x20);
-                    float tw = cellFont.MeasureText(text);
-                    canvas.DrawText(text, rect.MidX - tw / 2, rect.MidY + cellFont.Size / 3, cellFont, paint);
-                }
-                paint.Color = new SKColor(0x20, 0x20, 0x20);
-                float lw = labelFont.MeasureText(classes[a]);
-                canvas.DrawText(classes[a], left - 8 - lw, top + a * cell + cell / 2f + 4, labelFont, paint);
-            }
+        var plot = Charts.NewPlot(title ?? (normalize ? "Confusion matrix (row-normalised)" : "Confusion matrix"), "predicted", "actual");
+        int fontSize = Math.Clamp(150 / Math.Max(k, 1), 10, 20);
+        for (int a = 0; a < k; a++)
             for (int p = 0; p < k; p++)
             {
-                canvas.Save();
-                canvas.Translate(left + p * cell + cell / 2f + 4, top - 8);
-                canvas.RotateDegrees(-45);
-                canvas.DrawText(classes[p], 0, 0, labelFont, paint);
-                canvas.Restore();
+                double shade = values[a, p] / max;
+                // Row a is drawn at y = a on an inverted axis (row 0 on top), column p at x = p.
+                var cell = plot.Add.Rectangle(p - 0.5, p + 0.5, a - 0.5, a + 0.5);
+                cell.FillColor = Blues(shade);
+                cell.LineWidth = 0;
+                string text = normalize ? values[a, p].ToString("0.00", CultureInfo.InvariantCulture) : m[a, p].ToString(CultureInfo.InvariantCulture);
+                var label = plot.Add.Text(text, p, a);
+                label.LabelFontSize = fontSize;
+                label.LabelAlignment = ScottPlot.Alignment.MiddleCenter;
+                label.LabelFontColor = shade > 0.55 ? ScottPlot.Colors.White : ScottPlot.Color.FromHex("#202020");
             }
-            paint.Color = new SKColor(0x40, 0x40, 0x40);
-            canvas.DrawText("predicted", left + k * cell / 2f - 30, top + k * cell + 30, labelFont, paint);
-            canvas.Save();
-            canvas.Translate(18, top + k * cell / 2f + 20);
-            canvas.RotateDegrees(-90);
-            canvas.DrawText("actual", 0, 0, labelFont, paint);
-            canvas.Restore();
-        });
+        double[] positions = Enumerable.Range(0, k).Select(i => (double)i).ToArray();
+        plot.Axes.Bottom.SetTicks(positions, classes.ToArray());
+        plot.Axes.Left.SetTicks(positions, classes.ToArray());
+        // Slanted column labels keep long class names readable with 8 and more classes.
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 30 + 7 * classes.Max(c => c.Length);
+        plot.Grid.IsVisible = false;
+        plot.Axes.SetLimits(-0.5, k - 0.5, k - 0.5, -0.5);
+        int side = Math.Clamp(90 * k, 420, 900);
+        return Charts.Render(plot, side + 220, side + 160);
     }
 
     /// <summary>
@@ -120,63 +101,31 @@ public static class InterpretationPlots
     public static RgbImage Reliability(Calibration calibration)
     {
         int bins = calibration.BinCount.Length;
-        const int size = 420, left = 70, top = 50;
-        return Draw(size + left + 40, size + top + 70, canvas =>
+        var plot = Charts.NewPlot($"Reliability diagram (ECE {calibration.Ece.ToString("F3", CultureInfo.InvariantCulture)})",
+            "confidence (top probability); bar labels: items per bin", "accuracy");
+        double width = 1.0 / bins;
+        var bars = Enumerable.Range(0, bins).Where(b => calibration.BinCount[b] > 0).Select(b => new ScottPlot.Bar
         {
-            using var font = new SKFont(ImageGrid.CaptionTypeface, 13);
-            using var titleFont = new SKFont(ImageGrid.CaptionTypeface, 18);
-            using var paint = new SKPaint { IsAntialias = true, Color = SKColors.Black };
-            canvas.DrawText($"Reliability diagram (ECE {calibration.Ece:F3})", 16, 30, titleFont, paint);
-            paint.Style = SKPaintStyle.Stroke;
-            paint.Color = new SKColor(0x80, 0x80, 0x80);
-            canvas.DrawRect(left, top, size, size, paint);
-            paint.PathEffect = SKPathEffect.CreateDash(new[] { 6f, 4f }, 0);
-            canvas.DrawLine(left, top + size, left + size, top, paint);
-            paint.PathEffect = null;
-            paint.Style = SKPaintStyle.Fill;
-            float w = size / (float)bins;
-            for (int b = 0; b < bins; b++)
-            {
-                if (calibration.BinCount[b] == 0) continue;
-                float h = (float)(calibration.BinAccuracy[b] * size);
-                paint.Color = new SKColor(0x31, 0x82, 0xBD, 0xD0);
-                canvas.DrawRect(left + b * w + 2, top + size - h, w - 4, h, paint);
-                paint.Color = new SKColor(0x20, 0x20, 0x20);
-                string n = calibration.BinCount[b].ToString(CultureInfo.InvariantCulture);
-                canvas.DrawText(n, left + b * w + w / 2 - font.MeasureText(n) / 2, top + size - h - 4, font, paint);
-            }
-            paint.Color = new SKColor(0x20, 0x20, 0x20);
-            for (int t = 0; t <= 5; t++)
-            {
-                string label = (t / 5.0).ToString("0.0", CultureInfo.InvariantCulture);
-                canvas.DrawText(label, left + t * size / 5f - 10, top + size + 18, font, paint);
-                canvas.DrawText(label, left - 30, top + size - t * size / 5f + 4, font, paint);
-            }
-            canvas.DrawText("confidence (top probability); bar labels: items per bin", left, top + size + 42, font, paint);
-            canvas.Save();
-            canvas.Translate(20, top + size / 2f + 30);
-            canvas.RotateDegrees(-90);
-            canvas.DrawText("accuracy", 0, 0, font, paint);
-            canvas.Restore();
-        });
+            Position = (b + 0.5) * width,
+            Value = calibration.BinAccuracy[b],
+            Size = width * 0.9,
+            FillColor = ScottPlot.Color.FromHex("#3182BD").WithAlpha(0.8),
+            Label = calibration.BinCount[b].ToString(CultureInfo.InvariantCulture),
+        }).ToList();
+        var series = plot.Add.Bars(bars);
+        series.ValueLabelStyle.FontSize = 12;
+        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        diagonal.LinePattern = ScottPlot.LinePattern.Dashed;
+        diagonal.Color = ScottPlot.Colors.Gray;
+        plot.Axes.SetLimits(0, 1, 0, 1.08);
+        return Charts.Render(plot, 560, 540);
     }
 
     /// <summary>matplotlib's "Blues"-like scale from near white (0) to dark blue (1).</summary>
-    private static SKColor Blues(double v)
+    private static ScottPlot.Color Blues(double v)
     {
         v = Math.Clamp(v, 0, 1);
-        byte Lerp(byte a, byte b) => (byte)(a + (b - a) * v);
-        return new SKColor(Lerp(0xF7, 0x08), Lerp(0xFB, 0x30), Lerp(0xFF, 0x6B));
-    }
-
-    private static RgbImage Draw(int width, int height, Action<SKCanvas> draw)
-    {
-        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
-        using (var canvas = new SKCanvas(bitmap))
-        {
-            canvas.Clear(SKColors.White);
-            draw(canvas);
-        }
-        return RgbImage.FromBitmap(bitmap);
+        byte Lerp(byte from, byte to) => (byte)(from + (to - from) * v);
+        return new ScottPlot.Color(Lerp(0xF7, 0x08), Lerp(0xFB, 0x30), Lerp(0xFF, 0x6B));
     }
 }

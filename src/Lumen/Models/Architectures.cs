@@ -64,7 +64,7 @@ public static class Architectures
     /// <exception cref="LumenException">The name is unknown; the message lists the known names.</exception>
     public static Architecture Get(string name) => ByName.TryGetValue(name, out var a)
         ? a
-        : throw new OptionException("Architecture", $"'{name}' is unknown; known: {string.Join(", ", ByName.Keys)}");
+        : throw new OptionException(OptionName.Architecture, $"'{name}' is unknown; known: {string.Join(", ", ByName.Keys)}");
 
     private static void AddResNet(string name, string family, bool bottleneck, int[] layout, int groups, int width, string file, string description)
     {

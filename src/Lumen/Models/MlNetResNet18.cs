@@ -4,6 +4,7 @@ using Lumen.Data;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lumen.Files;
 
 namespace Lumen.Models;
 

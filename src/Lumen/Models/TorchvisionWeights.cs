@@ -1,3 +1,4 @@
+using Lumen.Files;
 using System.Collections;
 using System.Diagnostics;
 using System.Security.Cryptography;
@@ -40,52 +41,13 @@ public static class TorchvisionWeights
     }
 
     /// <summary>
-    /// Downloads <paramref name="url"/> to <paramref name="destination"/>: into a temporary file, with a
-    /// progress task in bytes, verified against <paramref name="sha256Prefix"/>, then moved into place.
-    /// Nothing is left at the destination unless the file is complete and verified.
+    /// Downloads <paramref name="url"/> to <paramref name="destination"/> (<see cref="Downloader"/>: resuming,
+    /// retried), verified against <paramref name="sha256Prefix"/>; nothing is left at the destination
+    /// unless the file is complete and verified.
     /// </summary>
-    public static void Download(Uri url, string sha256Prefix, string destination, IProgressReporter progress, HttpClient? client = null)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
-        string temp = destination + ".part";
-        string manual = $"Without internet access, download {url} elsewhere and put it at {destination}, or give that file as the weights (a .pth path).";
-        using var ownClient = client is null ? new HttpClient { Timeout = TimeSpan.FromMinutes(30) } : null;
-        HttpClient http = client ?? ownClient!;
-        try
-        {
-            using var response = http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult();
-            if (!response.IsSuccessStatusCode)
-                throw new LumenException($"could not download {url}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}. {manual}");
-            long total = response.Content.Headers.ContentLength ?? 0;
-            using var source = response.Content.ReadAsStream();
-            using var sha = SHA256.Create();
-            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
-            using (var task = progress.Start($"Downloading {Path.GetFileName(destination)}", Math.Max(total, 1)))
-            {
-                var buffer = new byte[1 << 16];
-                int read;
-                while ((read = source.Read(buffer)) > 0)
-                {
-                    file.Write(buffer, 0, read);
-                    sha.TransformBlock(buffer, 0, read, null, 0);
-                    task.Advance(read);
-                }
-            }
-            sha.TransformFinalBlock(Array.Empty<byte>(), 0, 0);
-            string digest = Convert.ToHexString(sha.Hash!).ToLowerInvariant();
-            if (!digest.StartsWith(sha256Prefix.ToLowerInvariant(), StringComparison.Ordinal))
-            {
-                File.Delete(temp);
-                throw new LumenException($"the file downloaded from {url} is corrupt: its SHA-256 starts with {digest[..Math.Min(12, digest.Length)]}, expected {sha256Prefix}. It was discarded; try again. {manual}");
-            }
-            File.Move(temp, destination, overwrite: true);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
-        {
-            File.Delete(temp);
-            throw new LumenException($"could not download {url} ({e.Message}). {manual}", e);
-        }
-    }
+    public static void Download(Uri url, string sha256Prefix, string destination, IProgressReporter progress, Downloader? downloader = null) =>
+        (downloader ?? new Downloader()).Fetch(url, destination, progress, Path.GetFileName(destination),
+            $"Without internet access, download {url} elsewhere and put it at {destination}, or give that file as the weights (a .pth path).", sha256Prefix);
 
     /// <summary>
     /// Copies a torchvision state dict into <paramref name="body"/> by parameter name. The classifier
@@ -95,7 +57,7 @@ public static class TorchvisionWeights
     /// message names the first mismatching parameters).</exception>
     public static void LoadInto(Module body, string path, string architectureName)
     {
-        if (!File.Exists(path)) throw new OptionException("Weights", $"file '{path}' does not exist");
+        if (!File.Exists(path)) throw new OptionException(OptionName.Weights, $"file '{path}' does not exist");
         Hashtable table;
         try
         {
@@ -103,7 +65,7 @@ public static class TorchvisionWeights
         }
         catch (Exception e) when (e is not LumenException)
         {
-            throw new OptionException("Weights", $"'{path}' is not a PyTorch state dict (.pth written by torch.save): {e.Message}", e);
+            throw new OptionException(OptionName.Weights, $"'{path}' is not a PyTorch state dict (.pth written by torch.save): {e.Message}", e);
         }
         // Training checkpoints often wrap the weights: {"state_dict": {...}} or {"model": {...}}.
         foreach (string wrapper in new[] { "state_dict", "model" })
@@ -134,14 +96,14 @@ public static class TorchvisionWeights
                 missing.Count > 0 ? $"missing {missing.Count} (e.g. {string.Join(", ", missing.Take(3))})" : null,
                 unexpected.Count > 0 ? $"unexpected {unexpected.Count} (e.g. {string.Join(", ", unexpected.Take(3))})" : null,
             }.Where(s => s is not null));
-            throw new OptionException("Weights", $"{sourceName} does not fit {architectureName}: {detail}. Is it a torchvision {architectureName} state dict?");
+            throw new OptionException(OptionName.Weights, $"{sourceName} does not fit {architectureName}: {detail}. Is it a torchvision {architectureName} state dict?");
         }
         using var noGrad = no_grad();
         foreach (var (key, t) in target)
         {
             if (!source.TryGetValue(key, out Tensor? s)) continue;
             if (!t.shape.SequenceEqual(s.shape))
-                throw new OptionException("Weights", $"{sourceName} does not fit {architectureName}: '{key}' has shape [{string.Join(",", s.shape)}], expected [{string.Join(",", t.shape)}]");
+                throw new OptionException(OptionName.Weights, $"{sourceName} does not fit {architectureName}: '{key}' has shape [{string.Join(",", s.shape)}], expected [{string.Join(",", t.shape)}]");
             t.copy_(s.to(t.dtype));
         }
     }

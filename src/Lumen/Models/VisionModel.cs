@@ -87,7 +87,7 @@ public sealed class VisionModel : Module<Tensor, Tensor>
             "none" or "random" => "none",
             "imagenet" => "imagenet",
             MlNetResNet18.WeightsName when arch.HasMlNetWeights => MlNetResNet18.WeightsName,
-            MlNetResNet18.WeightsName => throw new OptionException("Weights", $"{MlNetResNet18.WeightsName} exists only for resnet18, not {arch.Name}"),
+            MlNetResNet18.WeightsName => throw new OptionException(OptionName.Weights, $"{MlNetResNet18.WeightsName} exists only for resnet18, not {arch.Name}"),
             _ => weights, // a file
         };
         var spec = new ModelSpec(arch.Name, classes, head ?? HeadOptions.Default, resolved, Normalization.ImageNet);

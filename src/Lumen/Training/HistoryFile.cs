@@ -1,3 +1,4 @@
+using Lumen.Files;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -11,24 +12,25 @@ namespace Lumen.Training;
 /// </summary>
 public static class HistoryFile
 {
-    private sealed record Row(int Epoch, string Phase, double TrainLoss, double? ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
+    private sealed record Row(int Epoch, FitPhase Phase, double TrainLoss, double? ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
 
     /// <summary>Writes history.csv and history.json into <paramref name="folder"/> (atomically).</summary>
     public static void Write(string folder, IReadOnlyList<EpochRecord> rows)
     {
         var metricNames = rows.SelectMany(r => r.Metrics.Keys).Distinct().ToList();
         var csv = new StringBuilder();
-        csv.AppendLine(string.Join(",", new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(metricNames).Append("seconds")));
+        csv.AppendLine(Csv.Row(new[] { "epoch", "phase", "train_loss", "valid_loss" }.Concat(metricNames).Append("seconds")));
         foreach (var r in rows)
         {
-            var cells = new List<string> { (r.Epoch + 1).ToString(CultureInfo.InvariantCulture), r.Phase, F(r.TrainLoss), double.IsNaN(r.ValidLoss) ? "" : F(r.ValidLoss) };
+            var cells = new List<string> { (r.Epoch + 1).ToString(CultureInfo.InvariantCulture), r.Phase.Name(), F(r.TrainLoss), double.IsNaN(r.ValidLoss) ? "" : F(r.ValidLoss) };
             cells.AddRange(metricNames.Select(m => r.Metrics.TryGetValue(m, out double v) ? F(v) : ""));
             cells.Add(r.Seconds.ToString("F1", CultureInfo.InvariantCulture));
-            csv.AppendLine(string.Join(",", cells));
+            csv.AppendLine(Csv.Row(cells));
         }
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.csv"), csv.ToString());
+        var run = new RunFolder(folder);
+        AtomicFile.WriteAllText(run.HistoryCsv, csv.ToString());
         var json = rows.Select(r => new Row(r.Epoch + 1, r.Phase, r.TrainLoss, double.IsNaN(r.ValidLoss) ? null : r.ValidLoss, r.Metrics, r.Seconds)).ToList();
-        AtomicFile.WriteAllText(Path.Combine(folder, "history.json"), JsonSerializer.Serialize(json, LumenJson.Options));
+        AtomicFile.WriteAllText(run.HistoryJson, JsonSerializer.Serialize(json, LumenJson.Options));
     }
 
     /// <summary>The epoch records of a history.json, or null when the file does not exist or cannot be read.</summary>

@@ -21,7 +21,7 @@ public sealed partial class Learner
     /// <summary>Predictions on <paramref name="loader"/>; <paramref name="inFit"/> raises the batch events (validation during a fit).</summary>
     internal Predictions Predict(DataLoader loader, bool inFit)
     {
-        if (loader.Training) loader = new DataLoader(loader.Items, loader.Vocab, loader.MultiLabel, loader.Options, training: false, loader.Device);
+        if (loader.Training) loader = new DataLoader(loader.Items, loader.Vocab, loader.Task, loader.Options, training: false, loader.Device);
         Model.eval();
         var (logits, targets, items) = (new List<Tensor>(), new List<Tensor>(), new List<LabelledItem>());
         using (var task = inFit ? null : Progress.Start("predicting", loader.BatchCount))
@@ -32,13 +32,13 @@ public sealed partial class Learner
                 using (batch)
                 {
                     (X, Y) = (batch.Images, batch.Targets);
-                    if (inFit) Event(c => c.BeforeBatch(this));
+                    if (inFit) Event(nameof(ICallback.BeforeBatch), c => c.BeforeBatch(this));
                     Pred = Model.forward(X);
-                    if (inFit) Event(c => c.AfterPred(this));
+                    if (inFit) Event(nameof(ICallback.AfterPred), c => c.AfterPred(this));
                     logits.Add(Pred.cpu().DetachFromDisposeScope());
                     targets.Add(Y.cpu().DetachFromDisposeScope());
                     items.AddRange(batch.Items);
-                    if (inFit) Event(c => c.AfterBatch(this));
+                    if (inFit) Event(nameof(ICallback.AfterBatch), c => c.AfterBatch(this));
                 }
                 task?.Advance();
             }
@@ -48,6 +48,6 @@ public sealed partial class Learner
         foreach (var t in logits.Concat(targets)) t.Dispose();
         Tensor losses;
         using (no_grad()) losses = Loss.PerItem(allLogits, allTargets).DetachFromDisposeScope();
-        return new Predictions(allLogits, allTargets, losses, items, loader.MultiLabel);
+        return new Predictions(allLogits, allTargets, losses, items, loader.Task);
     }
 }

@@ -6,7 +6,7 @@ namespace Lumen.Training;
 public sealed partial class Learner
 {
     /// <summary>The current position (after a fit: where it ended).</summary>
-    public FitPosition Position { get; private set; } = new("fit", 0, 0, 0);
+    public FitPosition Position { get; private set; } = new(FitPhase.Fit, 0, 0, 0);
 
     /// <summary>Epochs of the current fit.</summary>
     public int EpochsInFit { get; private set; }

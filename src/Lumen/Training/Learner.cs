@@ -9,14 +9,15 @@ namespace Lumen.Training;
 /// <summary>Training diverged (the loss became NaN or infinite).</summary>
 public sealed class TrainingDivergedException(string message) : LumenException(message);
 
-/// <summary>Where a fit is: its phase name, the epoch within it, the batch within that epoch, and epochs done in all.</summary>
-public sealed record FitPosition(string Phase, int EpochInFit, int Batch, int EpochsDone);
+/// <summary>Where a fit is: its phase, the epoch within it, the batch within that epoch, and epochs done in all.</summary>
+public sealed record FitPosition(FitPhase Phase, int EpochInFit, int Batch, int EpochsDone);
 
 /// <summary>
 /// Trains a <see cref="VisionModel"/> on <see cref="ImageDataLoaders"/> (fastai's Learner): the loop and
 /// its events. Everything else is a callback or a class beside it: schedules (<see cref="ParamScheduler"/>,
 /// <see cref="OneCycle"/>, <see cref="FineTuning"/>), the <see cref="Recorder"/>, <see cref="MixUp"/>, <see cref="WeightAveraging"/>, <see cref="ProgressiveResizing"/>, the
-/// LR finder, checkpoints, progress, early stopping. Seeded: every batch reseeds torch's generator from
+/// LR finder, checkpoints, progress, early stopping; the learner holds the ones it is given and the
+/// recorder, and never builds a callback from options. Seeded: every batch reseeds torch's generator from
 /// (seed, epoch, batch), so reruns and resumed runs give the same weights; the generator's previous
 /// state is restored when a fit ends.
 /// </summary>
@@ -26,26 +27,29 @@ public sealed partial class Learner : IDisposable
     private readonly List<ICallback> _builtIn = new();
     private readonly ProgressCallback _progress = new();
     private FitPosition? _resumeAt;
-    private bool _isolated;
+    private Func<ICallback, bool> _removed = _ => false;
 
     /// <summary>Creates a learner. The data is re-normalised for the model's pretrained weights.</summary>
-    public Learner(ImageDataLoaders data, VisionModel model, Loss? loss = null, TrainingOptions? options = null)
+    /// <param name="data">The data.</param>
+    /// <param name="model">The model.</param>
+    /// <param name="loss">The loss; null for the data's task's (<see cref="Tasks.ImageTask.DefaultLoss"/>).</param>
+    /// <param name="options">Optimiser, loss and sampling settings.</param>
+    /// <param name="callbacks">Callbacks for every fit (MixUp, weight averaging, early stopping, …): the start of <see cref="Callbacks"/>.</param>
+    public Learner(ImageDataLoaders data, VisionModel model, Loss? loss = null, TrainingOptions? options = null, IEnumerable<ICallback>? callbacks = null)
     {
         Options = options ?? new TrainingOptions();
         Data = data.WithNormalization(model.Normalization);
         if (Options.Oversample) Data = Data.WithTrain(Data.Train.WithClassBalancedSampling());
         Model = model;
-        Loss = loss ?? Lumen.Training.Loss.For(Data, Options);
-        Metrics = Options.Metrics ?? Lumen.Training.Metrics.DefaultFor(Data.MultiLabel, Data.Vocab.Count);
+        Loss = loss ?? Data.Task.DefaultLoss(Data.Train.Items, Data.Vocab, Options);
+        Metrics = Options.Metrics ?? Data.Task.DefaultMetrics(Data.Vocab.Count);
         Seed = Data.Options.Seed;
         Groups = model.LayerGroups();
         Optimizer = new AdamW(Groups, Options.WeightDecay);
         Recorder = new Recorder();
         _builtIn.Add(Recorder);
-        if (Options.MixUpAlpha > 0) _builtIn.Add(new MixUp(Options.MixUpAlpha));
-        if (Options.WeightAveragingDecay > 0) _builtIn.Add(new WeightAveraging(Options.WeightAveragingDecay));
-        if (ProgressiveResizing.For(Options, Data.Options.Item.Size) is { } resizing) _builtIn.Add(resizing);
         _builtIn.Add(FeatureCache = new FrozenFeatureCache());
+        if (callbacks is not null) Callbacks.AddRange(callbacks);
         ResetHooks();
     }
 
@@ -73,7 +77,7 @@ public sealed partial class Learner : IDisposable
     /// <summary>The run seed (the data's).</summary>
     public int Seed { get; }
 
-    /// <summary>The user's callbacks, called in list order after the built-in ones.</summary>
+    /// <summary>The callbacks of every fit, after the learner's own at equal <see cref="ICallback.Order"/>.</summary>
     public List<ICallback> Callbacks { get; } = new();
 
     /// <summary>Keeps the smoothed losses and the epoch table.</summary>
@@ -104,39 +108,39 @@ public sealed partial class Learner : IDisposable
 
     /// <summary>
     /// The loop: <paramref name="epochs"/> epochs of training batches then validation, raising every
-    /// event on <paramref name="callbacks"/> (this fit's, e.g. its schedule), the built-in callbacks and
-    /// <see cref="Callbacks"/> (only on <paramref name="callbacks"/> when <paramref name="onlyTheseCallbacks"/>).
-    /// <paramref name="from"/> continues a checkpointed fit at its exact batch.
+    /// event on <paramref name="callbacks"/> (this fit's, e.g. its schedule), the learner's own callbacks
+    /// and <see cref="Callbacks"/> (less those a <see cref="WithoutCallbacks"/> scope removes), by
+    /// <see cref="ICallback.Order"/>. <paramref name="from"/> continues a checkpointed fit at its exact batch.
     /// </summary>
-    public void Fit(int epochs, IEnumerable<ICallback> callbacks, FitPosition? from = null, string phase = "fit", bool onlyTheseCallbacks = false)
+    /// <exception cref="CallbackException">A callback failed with an error other than a <see cref="LumenException"/>.</exception>
+    public void Fit(int epochs, IEnumerable<ICallback> callbacks, FitPosition? from = null, FitPhase phase = FitPhase.Fit)
     {
         if (epochs < 1) throw new LumenException($"the number of epochs must be at least 1, got {epochs}");
         _fitCallbacks.Clear();
         _fitCallbacks.AddRange(callbacks);
-        (_resumeAt, _isolated) = (from, onlyTheseCallbacks);
+        _resumeAt = from;
         (StopReason, Interrupted, EpochsInFit) = (null, false, epochs);
         Position = from ?? new FitPosition(phase, 0, 0, Position.EpochsDone);
         using var rng = new GeneratorStateScope();
         ResetHooks();
         try
         {
-            Event(c => c.BeforeFit(this));
+            Event(nameof(ICallback.BeforeFit), c => c.BeforeFit(this));
             _resumeAt = null;
             for (int e = Position.EpochInFit; e < epochs && StopReason is null; e++)
             {
                 Position = Position with { EpochInFit = e };
-                Event(c => c.BeforeEpoch(this));
+                Event(nameof(ICallback.BeforeEpoch), c => c.BeforeEpoch(this));
                 if (!TrainEpoch()) break;
                 ValidateEpoch();
                 Position = Position with { EpochInFit = e + 1, Batch = 0, EpochsDone = Position.EpochsDone + 1 };
-                Event(c => c.AfterEpoch(this));
+                Event(nameof(ICallback.AfterEpoch), c => c.AfterEpoch(this));
             }
         }
         finally
         {
-            Event(c => c.AfterFit(this));
+            Event(nameof(ICallback.AfterFit), c => c.AfterFit(this));
             _fitCallbacks.Clear();
-            _isolated = false;
             ResetHooks();
         }
     }
@@ -147,20 +151,20 @@ public sealed partial class Learner : IDisposable
         Model.train();
         if (BodyWithoutGrad) Model.Body.eval();
         Training = true;
-        Event(c => c.BeforeTrain(this));
+        Event(nameof(ICallback.BeforeTrain), c => c.BeforeTrain(this));
         int batches = Data.Train.BatchCount;
         foreach (var (x, y) in TrainingBatches(Epoch, Batch))
         {
             using (var scope = NewDisposeScope())
             {
-                torch.manual_seed(Seeds.Derive(Seed, 4, Epoch, Batch));
+                torch.manual_seed(Seeds.Derive(Seed, SeedStream.TrainingStep, Epoch, Batch));
                 (X, Y) = (x, y);
                 TrainBatch();
             }
             x.Dispose();
             y.Dispose();
             Position = Position with { Batch = Batch + 1 };
-            Event(c => c.AfterBatch(this));
+            Event(nameof(ICallback.AfterBatch), c => c.AfterBatch(this));
             // A stop asked during the batches ends the fit at once (no validation, as fastai's
             // CancelFitException); Ctrl+C after the last batch still lets the epoch finish.
             if (StopReason is not null) return false;
@@ -170,33 +174,33 @@ public sealed partial class Learner : IDisposable
                 return false;
             }
         }
-        Event(c => c.AfterTrain(this));
+        Event(nameof(ICallback.AfterTrain), c => c.AfterTrain(this));
         return true;
     }
 
     // fastai's _do_one_batch.
     private void TrainBatch()
     {
-        Event(c => c.BeforeBatch(this));
+        Event(nameof(ICallback.BeforeBatch), c => c.BeforeBatch(this));
         Pred = Forward(X);
-        Event(c => c.AfterPred(this));
+        Event(nameof(ICallback.AfterPred), c => c.AfterPred(this));
         LossTensor = TrainingLoss(Pred, Y);
-        Event(c => c.AfterLoss(this));
+        Event(nameof(ICallback.AfterLoss), c => c.AfterLoss(this));
         LossValue = LossTensor.item<float>();
         if (double.IsNaN(LossValue) || double.IsInfinity(LossValue))
             throw new TrainingDivergedException($"training diverged: the loss became {LossValue} at epoch {Epoch + 1}, batch {Batch + 1} (learning rate {Optimizer.LearningRates[^1]:G3}). Try a lower learning rate (the LR finder suggests one), check the data for broken images, or turn off MixUp.");
         Optimizer.ZeroGrad();
         LossTensor.backward();
-        Event(c => c.AfterBackward(this));
+        Event(nameof(ICallback.AfterBackward), c => c.AfterBackward(this));
         Optimizer.Step();
-        Event(c => c.AfterStep(this));
+        Event(nameof(ICallback.AfterStep), c => c.AfterStep(this));
     }
 
     /// <summary>Validates the epoch; without a validation set (valid-pct 0) the loss is NaN and there are no metrics.</summary>
     private void ValidateEpoch()
     {
         Training = false;
-        Event(c => c.BeforeValidate(this));
+        Event(nameof(ICallback.BeforeValidate), c => c.BeforeValidate(this));
         if (!HasValidation) (ValidLoss, ValidMetrics) = (double.NaN, new Dictionary<string, double>());
         else
         {
@@ -205,18 +209,46 @@ public sealed partial class Learner : IDisposable
             ValidLoss = predictions.Losses.mean().item<float>();
             ValidMetrics = Metrics.ToDictionary(m => m.Name, m => m.Compute(predictions.Logits, predictions.Targets));
         }
-        Event(c => c.AfterValidate(this));
+        Event(nameof(ICallback.AfterValidate), c => c.AfterValidate(this));
     }
 
     /// <summary>False when the data has no validation images (trained on every image): epochs have no valid_loss or metrics.</summary>
     public bool HasValidation => Data.Valid.Items.Count > 0;
 
-    /// <summary>Every callback in calling order: this fit's, the built-in ones, the user's, then progress.</summary>
-    internal IEnumerable<ICallback> AllCallbacks => _isolated ? _fitCallbacks : _fitCallbacks.Concat(_builtIn).Concat(Callbacks).Append(_progress);
+    /// <summary>Every callback taking part, in calling order: by <see cref="ICallback.Order"/>, then this fit's, the learner's own, <see cref="Callbacks"/>.</summary>
+    internal IEnumerable<ICallback> AllCallbacks =>
+        _fitCallbacks.Concat(_builtIn.Concat(Callbacks).Append(_progress).Where(c => !_removed(c))).OrderBy(c => c.Order);
 
-    private void Event(Action<ICallback> raise)
+    /// <summary>
+    /// Leaves out, until the scope is disposed, the learner's callbacks that <paramref name="remove"/>
+    /// selects (fastai's <c>removed_cbs</c>): the LR finder trains without the recorder, checkpoints and
+    /// progress, but with MixUp. A fit's own callbacks always take part.
+    /// </summary>
+    public IDisposable WithoutCallbacks(Func<ICallback, bool> remove)
     {
-        foreach (var callback in AllCallbacks) raise(callback);
+        var outer = _removed;
+        _removed = c => outer(c) || remove(c);
+        return new Scope(() => _removed = outer);
+    }
+
+    private sealed class Scope(Action end) : IDisposable
+    {
+        public void Dispose() => end();
+    }
+
+    private void Event(string name, Action<ICallback> raise)
+    {
+        foreach (var callback in AllCallbacks.ToList())
+        {
+            try
+            {
+                raise(callback);
+            }
+            catch (Exception e) when (e is not (LumenException or CallbackException or OperationCanceledException))
+            {
+                throw new CallbackException(callback, name, e);
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -38,22 +38,6 @@ public sealed class Loss
     }
 
     /// <summary>
-    /// The default loss for <paramref name="data"/>: binary cross-entropy for multi-label data, else
-    /// cross-entropy with the options' label smoothing and, if asked, inverse-frequency class weights.
-    /// </summary>
-    public static Loss For(Lumen.Data.ImageDataLoaders data, TrainingOptions options)
-    {
-        if (data.MultiLabel) return BinaryCrossEntropy();
-        float[]? weights = null;
-        if (options.ClassWeights)
-        {
-            var counts = data.Vocab.Classes.Select(c => data.Train.Items.Count(i => i.Labels[0] == c)).ToArray();
-            weights = counts.Select(c => c == 0 ? 0f : (float)data.Train.Items.Count / (counts.Length * c)).ToArray();
-        }
-        return CrossEntropy(options.LabelSmoothing, weights);
-    }
-
-    /// <summary>
     /// Cross-entropy, optionally with label smoothing (fastai's LabelSmoothingCrossEntropy, eps 0.1:
     /// (1−ε)·NLL + ε·mean over classes of −log p) and per-class weights. As fastai and PyTorch, the
     /// weights apply to the NLL term only, whose batch value is Σ w[yᵢ]·NLLᵢ / Σ w[yᵢ]; the smoothing
@@ -61,7 +45,7 @@ public sealed class Loss
     /// </summary>
     public static Loss CrossEntropy(double labelSmoothing = 0, float[]? classWeights = null)
     {
-        if (labelSmoothing < 0 || labelSmoothing >= 1) throw new OptionException("LabelSmoothing", $"must be in [0, 1), got {labelSmoothing}");
+        if (labelSmoothing < 0 || labelSmoothing >= 1) throw new OptionException(OptionName.LabelSmoothing, $"must be in [0, 1), got {labelSmoothing}");
         string name = "cross_entropy" + (labelSmoothing > 0 ? $"(label_smoothing={labelSmoothing})" : "") + (classWeights is null ? "" : "(class weights)");
         // (weighted NLL per item, weight per item, unweighted smoothing term per item)
         (Tensor Nll, Tensor? Weight, Tensor Smooth) Terms(Tensor logits, Tensor targets)

@@ -20,6 +20,11 @@ public interface IMetric
     double Compute(Tensor logits, Tensor targets);
 }
 
+/// <summary>A metric's value under its name.</summary>
+/// <param name="Name">The metric's column name (accuracy, accuracy_multi, …).</param>
+/// <param name="Value">Its value.</param>
+public sealed record MetricValue(string Name, double Value);
+
 /// <summary>The metrics Lumen offers, with fastai's names and definitions.</summary>
 public static class Metrics
 {
@@ -67,11 +72,6 @@ public static class Metrics
         var f1 = where(denominator.gt(Scalars.Zero), tp.mul(two) / denominator.clamp_min(Scalars.One), zeros_like(tp));
         return f1.mean().item<double>();
     });
-
-    /// <summary>fastai-like defaults: error rate, accuracy, top-5 (more than 5 classes), macro F1, MCC; multi-label: accuracy_multi and sample F1.</summary>
-    public static IReadOnlyList<IMetric> DefaultFor(bool multiLabel, int classes) => multiLabel
-        ? new[] { AccuracyMulti(), SampleF1() }
-        : classes > 5 ? new[] { ErrorRate, Accuracy, TopK(5), MacroF1, Mcc } : new[] { ErrorRate, Accuracy, MacroF1, Mcc };
 
     /// <summary>Confusion matrix counts [actual, predicted].</summary>
     public static long[,] Confusion(Tensor predicted, Tensor actual, int classes)

@@ -1,4 +1,5 @@
 using Lumen.Data;
+using Lumen.Tasks;
 using static TorchSharp.torch;
 
 namespace Lumen.Training;
@@ -9,20 +10,20 @@ namespace Lumen.Training;
 /// </summary>
 public sealed class Predictions : IDisposable
 {
-    internal Predictions(Tensor logits, Tensor targets, Tensor losses, IReadOnlyList<LabelledItem> items, bool multiLabel)
+    internal Predictions(Tensor logits, Tensor targets, Tensor losses, IReadOnlyList<LabelledItem> items, ImageTask task)
     {
         Logits = logits;
         Targets = targets;
         Losses = losses;
         Items = items;
-        MultiLabel = multiLabel;
-        Probabilities = multiLabel ? logits.sigmoid() : logits.softmax(1);
+        Task = task;
+        Probabilities = task.Probabilities(logits);
     }
 
     /// <summary>Raw outputs, N×C.</summary>
     public Tensor Logits { get; }
 
-    /// <summary>Softmax (single-label) or sigmoid (multi-label) of the logits, N×C.</summary>
+    /// <summary>The task's probabilities of the logits (softmax, or a sigmoid per class), N×C.</summary>
     public Tensor Probabilities { get; }
 
     /// <summary>Class indices (N) or multi-hot targets (N×C).</summary>
@@ -34,8 +35,8 @@ public sealed class Predictions : IDisposable
     /// <summary>The items, in the same order.</summary>
     public IReadOnlyList<LabelledItem> Items { get; }
 
-    /// <summary>True for multi-label outputs.</summary>
-    public bool MultiLabel { get; }
+    /// <summary>What the outputs mean.</summary>
+    public ImageTask Task { get; }
 
     /// <summary>Number of items.</summary>
     public int Count => Items.Count;

@@ -16,27 +16,12 @@ public sealed record TrainingOptions
     /// <summary>Label smoothing ε for cross-entropy (fastai uses 0.1 when enabled); 0 = off.</summary>
     public double LabelSmoothing { get; init; }
 
-    /// <summary>MixUp α (fastai: 0.4); 0 = off.</summary>
-    public double MixUpAlpha { get; init; }
-
-    /// <summary>Decay of an exponential moving average of the weights (<see cref="WeightAveraging"/>; 0.99 when enabled); 0 = off.</summary>
-    public double WeightAveragingDecay { get; init; }
-
-    /// <summary>
-    /// Progressive resizing (<see cref="ProgressiveResizing"/>): the training size of each fit's first epoch,
-    /// growing to the data's size over <see cref="ProgressiveRampFraction"/> of its epochs; null = off.
-    /// </summary>
-    public int? ProgressiveStartSize { get; init; }
-
-    /// <summary>With <see cref="ProgressiveStartSize"/>: the fraction of each fit's epochs trained below the data's size.</summary>
-    public double ProgressiveRampFraction { get; init; } = 0.5;
-
     /// <summary>Weight the loss by inverse class frequency (single-label).</summary>
     public bool ClassWeights { get; init; }
 
     /// <summary>Oversample rare classes: draw training items with probability ∝ 1 / class size.</summary>
     public bool Oversample { get; init; }
 
-    /// <summary>Metrics; null for <see cref="Metrics.DefaultFor"/>.</summary>
+    /// <summary>Metrics; null for the task's (<see cref="Tasks.ImageTask.DefaultMetrics"/>).</summary>
     public IReadOnlyList<IMetric>? Metrics { get; init; }
 }

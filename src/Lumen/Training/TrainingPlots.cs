@@ -1,4 +1,5 @@
 using ScottPlot;
+using Lumen.Files;
 
 namespace Lumen.Training;
 
@@ -56,15 +57,7 @@ public static class TrainingPlots
         Save(plot, path);
     }
 
-    private static Plot NewPlot(string title, string xLabel, string yLabel)
-    {
-        var plot = new Plot();
-        plot.Font.Set(Lumen.Imaging.PlotFont.Name);
-        plot.Title(title);
-        plot.XLabel(xLabel);
-        plot.YLabel(yLabel);
-        return plot;
-    }
+    private static Plot NewPlot(string title, string xLabel, string yLabel) => Lumen.Imaging.Charts.NewPlot(title, xLabel, yLabel);
 
     private static void LogTicks(Plot plot)
     {

@@ -18,8 +18,9 @@ public static class VisionLearner
     /// <param name="options">Training settings.</param>
     /// <param name="head">Head settings.</param>
     /// <param name="progress">Receives download/conversion progress.</param>
+    /// <param name="callbacks">Callbacks for every fit (fastai's <c>cbs</c>), e.g. <see cref="CallbackOptions.Build"/>'s.</param>
     public static Learner Create(ImageDataLoaders data, string architecture = "resnet18", bool pretrained = true, string? weights = null,
-        TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null)
+        TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null, IEnumerable<ICallback>? callbacks = null)
     {
         // The head's initialisation draws from torch's generator: seed it from the run seed so --seed
         // reproduces a run (training reseeds per batch, see Learner), and give the caller's generator
@@ -30,7 +31,7 @@ public static class VisionLearner
             TorchSharp.torch.manual_seed(data.Options.Seed);
             model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress);
         }
-        var learner = new Learner(data, model, options: options) { Progress = progress ?? NullProgress.Instance };
+        var learner = new Learner(data, model, options: options, callbacks: callbacks) { Progress = progress ?? NullProgress.Instance };
         learner.Freeze();
         return learner;
     }

@@ -5,6 +5,7 @@ using Lumen.Data;
 using Lumen.Inference;
 using Lumen.Interpret;
 using Lumen.Training;
+using Lumen.Files;
 
 namespace Lumen.Workflows;
 
@@ -135,11 +136,12 @@ public static class CrossValidation
     public static CrossValidationResult Run(CrossValidationRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
     {
         progress ??= NullProgress.Instance;
-        if (request.Folds < 2) throw new OptionException(nameof(request.Folds), $"must be at least 2, got {request.Folds}");
-        if (request.Tta < 0) throw new OptionException(nameof(request.Tta), $"must be 0 or more, got {request.Tta}");
-        if (request.Members < 1) throw new OptionException(nameof(request.Members), $"must be at least 1, got {request.Members}");
+        if (request.Folds < 2) throw new OptionException(OptionName.Folds, $"must be at least 2, got {request.Folds}");
+        if (request.Tta < 0) throw new OptionException(OptionName.Tta, $"must be 0 or more, got {request.Tta}");
+        if (request.Members < 1) throw new OptionException(OptionName.Members, $"must be at least 1, got {request.Members}");
         int seed = request.Seed ?? request.Recipe.DataOptions.Seed;
-        string outDir = Path.GetFullPath(request.Recipe.OutputFolder);
+        var run = RunFolder.At(request.Recipe.OutputFolder);
+        string outDir = run.Path;
         using var folderLock = FolderLock.Acquire(outDir);
 
         var folds = new List<FoldResult>();
@@ -148,16 +150,16 @@ public static class CrossValidation
         bool interrupted = false;
         for (int k = 0; k < request.Folds && !interrupted; k++)
         {
-            string foldDir = Path.Combine(outDir, $"fold-{k + 1}");
-            string saved = Path.Combine(foldDir, FoldResultFile);
+            var fold = run.Fold(k + 1);
+            string saved = fold.File(FoldResultFile);
             if (request.Resume && File.Exists(saved))
             {
                 var done = JsonSerializer.Deserialize<SavedFold>(File.ReadAllText(saved), LumenJson.Options)
                     ?? throw new LumenException($"'{saved}' is empty; delete it to retrain fold {k + 1}");
                 if (done.Folds != request.Folds || done.Seed != seed)
-                    throw new OptionException(nameof(request.Resume), $"'{saved}' is fold {k + 1} of {done.Folds} with seed {done.Seed}, not of {request.Folds} with seed {seed}; use another output folder");
+                    throw new OptionException(OptionName.Resume, $"'{saved}' is fold {k + 1} of {done.Folds} with seed {done.Seed}, not of {request.Folds} with seed {seed}; use another output folder");
                 if ((done.Members ?? 1) != request.Members)
-                    throw new OptionException(nameof(request.Resume), $"'{saved}' is fold {k + 1} with {done.Members ?? 1} model(s), not {request.Members}; use another output folder");
+                    throw new OptionException(OptionName.Resume, $"'{saved}' is fold {k + 1} with {done.Members ?? 1} model(s), not {request.Members}; use another output folder");
                 classes = done.Classes;
                 folds.Add(done.Result);
                 outOfFold.AddRange(done.Predictions);
@@ -166,9 +168,9 @@ public static class CrossValidation
             }
 
             var started = DateTime.UtcNow;
-            var (trained, modelPath) = TrainFold(request, k, seed, foldDir, progress, cancellation);
+            var (trained, modelPath) = TrainFold(request, k, seed, fold, progress, cancellation);
             var data = trained.Learner.Data;
-            trained.Learner.Model.Dispose();
+            if (request.Members == 1) trained.Learner.Model.Dispose();  // members' models are disposed as they finish
             if (modelPath is null)
             {
                 interrupted = true;
@@ -186,8 +188,8 @@ public static class CrossValidation
         if (folds.Count > 0) Write(cv, request, seed);
         if (request.Ensemble && !interrupted && folds.Count == request.Folds)
         {
-            string ensemble = Path.Combine(outDir, "ensemble.lumen");
-            ModelFile.SaveEnsemble(ensemble, folds.SelectMany(f => SingleModels(f, request.Members)).ToList());
+            string ensemble = run.FoldEnsemble;
+            EnsembleFile.Save(ensemble, folds.SelectMany(f => SingleModels(f, request.Members)).ToList());
             cv = cv with { EnsemblePath = ensemble };
         }
         return cv;
@@ -197,40 +199,19 @@ public static class CrossValidation
     /// Trains fold <paramref name="k"/>'s model, or its <see cref="CrossValidationRequest.Members"/> and their
     /// ensemble; returns the first run (its data and recipe) and the model to score (null when interrupted).
     /// </summary>
-    private static (TrainResult First, string? ModelPath) TrainFold(CrossValidationRequest request, int k, int seed, string foldDir,
+    private static (TrainResult First, string? ModelPath) TrainFold(CrossValidationRequest request, int k, int seed, RunFolder fold,
         IProgressReporter progress, CancellationToken cancellation)
     {
-        var split = SingleLabelFold(request.Folds, k, seed);
-        TrainResult Train(TrainRequest recipe, string folder) => TrainWorkflow.Run(recipe with
-        {
-            OutputFolder = folder,
-            Splitter = split,
-            Resume = request.Resume && File.Exists(Path.Combine(folder, "checkpoint.lumenckpt")),
-        }, progress, cancellation);
-
-        // One model trains in the fold's folder; members train in member-j/ from seeds seed, seed + 1, ….
-        TrainResult? first = null;
-        var models = new List<string>();
-        for (int m = 0; m < request.Members; m++)
-        {
-            if (request.Members > 1) progress.Note($"fold {k + 1}/{request.Folds}: ensemble member {m + 1}/{request.Members}");
-            var options = request.Recipe.DataOptions with { Seed = request.Recipe.DataOptions.Seed + m };
-            var member = Train(request.Recipe with { DataOptions = options }, request.Members == 1 ? foldDir : Path.Combine(foldDir, $"member-{m + 1}"));
-            if (first is null) first = member;
-            else member.Learner.Model.Dispose();
-            if (member.Interrupted || member.ModelPath is null) return (first, null);
-            models.Add(member.ModelPath);
-        }
-        if (models.Count == 1) return (first!, models[0]);
-        string ensemble = Path.Combine(foldDir, "model.lumen");
-        ModelFile.SaveEnsemble(ensemble, models);
-        return (first!, ensemble);
+        var recipe = request.Recipe with { Splitter = SingleLabelFold(request.Folds, k, seed) };
+        var trained = EnsembleTraining.Run(recipe, request.Members, fold, resume: request.Resume, progress: progress, cancellation: cancellation,
+            label: $"fold {k + 1}/{request.Folds}: ");
+        return (trained.Runs[0], trained.ModelPath);
     }
 
     // An ensemble holds single models: a fold's members rather than the fold's own ensemble.
     private static IEnumerable<string> SingleModels(FoldResult fold, int members) => members == 1
         ? new[] { fold.ModelPath }
-        : Enumerable.Range(1, members).Select(m => Path.Combine(Path.GetDirectoryName(fold.ModelPath)!, $"member-{m}", "model.lumen"));
+        : Enumerable.Range(1, members).Select(m => new RunFolder(Path.GetDirectoryName(fold.ModelPath)!).Member(m).Model);
 
     // Checked by the splitter, before a fold trains: the scoring below is single-label.
     private static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> SingleLabelFold(int folds, int fold, int seed)
@@ -300,17 +281,16 @@ public static class CrossValidation
             ["out_of_fold_accuracy"] = cv.OutOfFold.Count == 0 ? null : cv.OutOfFold.Count(p => p.Actual == p.Predicted) / (double)cv.OutOfFold.Count,
             ["out_of_fold_confusion_matrix"] = Enumerable.Range(0, cv.Classes.Count).Select(a => Enumerable.Range(0, cv.Classes.Count).Select(p => confusion[a, p]).ToArray()).ToArray(),
         };
-        AtomicFile.WriteAllText(Path.Combine(cv.OutputFolder, "cv.json"), JsonSerializer.Serialize(doc, LumenJson.Options));
+        var run = new RunFolder(cv.OutputFolder);
+        AtomicFile.WriteAllText(run.CrossValidationJson, JsonSerializer.Serialize(doc, LumenJson.Options));
 
         var csv = new StringBuilder();
-        csv.AppendLine("file,fold,actual,predicted," + string.Join(",", cv.Classes.Select(c => "p_" + Csv(c))));
+        csv.AppendLine(Files.Csv.Row(new[] { "file", "fold", "actual", "predicted" }.Concat(cv.Classes.Select(c => "p_" + c))));
         foreach (var p in cv.OutOfFold)
-            csv.AppendLine(string.Join(",", new[] { Csv(p.Path), p.Fold.ToString(CultureInfo.InvariantCulture), Csv(p.Actual), Csv(p.Predicted) }
+            csv.AppendLine(Files.Csv.Row(new[] { p.Path, p.Fold.ToString(CultureInfo.InvariantCulture), p.Actual, p.Predicted }
                 .Concat(p.Probabilities.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))));
-        AtomicFile.WriteAllText(Path.Combine(cv.OutputFolder, "oof.csv"), csv.ToString());
+        AtomicFile.WriteAllText(run.OutOfFoldCsv, csv.ToString());
         InterpretationPlots.ConfusionMatrix(confusion, cv.Classes, title: $"Out-of-fold confusion matrix ({cv.Folds.Count} folds)")
-            .SavePng(Path.Combine(cv.OutputFolder, "confusion_matrix.png"));
+            .SavePng(run.ConfusionMatrixPlot);
     }
-
-    private static string Csv(string value) => value.IndexOfAny(new[] { ',', '"', '\n', '\r' }) < 0 ? value : "\"" + value.Replace("\"", "\"\"") + "\"";
 }

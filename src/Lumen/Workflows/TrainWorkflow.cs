@@ -4,6 +4,7 @@ using Lumen.Interpret;
 using Lumen.Models;
 using Lumen.Training;
 using static TorchSharp.torch;
+using Lumen.Files;
 
 namespace Lumen.Workflows;
 
@@ -31,8 +32,11 @@ public sealed record TrainRequest
     /// <summary>The classifier head (default fastai's).</summary>
     public HeadOptions Head { get; init; } = HeadOptions.Default;
 
-    /// <summary>Loss, optimiser and regularisation settings.</summary>
+    /// <summary>Loss, optimiser and sampling settings.</summary>
     public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>MixUp, weight averaging and progressive resizing: built afresh for every learner the request trains.</summary>
+    public CallbackOptions Callbacks { get; init; } = new();
 
     /// <summary>fine_tune's unfrozen epochs; null chooses from the number of training images (<see cref="SmallDataDefaults.Epochs"/>).</summary>
     public int? Epochs { get; init; }
@@ -93,33 +97,38 @@ public sealed record TrainResult(Learner Learner, string OutputFolder, string? M
 public static class TrainWorkflow
 {
     /// <summary>Runs <paramref name="request"/>.</summary>
+    /// <param name="request">What to train and where.</param>
+    /// <param name="progress">Receives the run's notes and progress.</param>
+    /// <param name="cancellation">Interrupts the run (it leaves a checkpoint).</param>
+    /// <param name="loaded">The request's data, already loaded and split (ensemble members share one load);
+    /// the request's <see cref="TrainRequest.DataOptions"/> apply to it. Null loads <see cref="TrainRequest.Data"/>.</param>
     /// <exception cref="OptionException">An option is out of range (its name says which).</exception>
     /// <exception cref="LumenException">The data, the weights or the output folder are unusable.</exception>
-    public static TrainResult Run(TrainRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
+    public static TrainResult Run(TrainRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default, ImageDataLoaders? loaded = null)
     {
         progress ??= NullProgress.Instance;
-        if (request.Epochs is < 0) throw new OptionException(nameof(request.Epochs), $"must be 0 (frozen epochs only) or more, got {request.Epochs}");
-        if (request.FreezeEpochs < 0) throw new OptionException(nameof(request.FreezeEpochs), $"must be 0 or more, got {request.FreezeEpochs}");
-        if (request.Epochs == 0 && request.FreezeEpochs == 0) throw new OptionException(nameof(request.Epochs), "is 0 and so are the frozen epochs: nothing would be trained");
-        if (request.SaveBest && request.Training.WeightAveragingDecay > 0)
-            throw new OptionException(nameof(request.SaveBest), "cannot be combined with weight averaging: the averaged weights are what the run keeps");
-        if (request.Lr is { } given && !(given > 0)) throw new OptionException(nameof(request.Lr), $"must be a positive number, got {given}");
+        if (request.Epochs is < 0) throw new OptionException(OptionName.Epochs, $"must be 0 (frozen epochs only) or more, got {request.Epochs}");
+        if (request.FreezeEpochs < 0) throw new OptionException(OptionName.FreezeEpochs, $"must be 0 or more, got {request.FreezeEpochs}");
+        if (request.Epochs == 0 && request.FreezeEpochs == 0) throw new OptionException(OptionName.Epochs, "is 0 and so are the frozen epochs: nothing would be trained");
+        if (request.SaveBest && request.Callbacks.WeightAveragingDecay > 0)
+            throw new OptionException(OptionName.SaveBest, "cannot be combined with weight averaging: the averaged weights are what the run keeps");
+        if (request.Lr is { } given && !(given > 0)) throw new OptionException(OptionName.Lr, $"must be a positive number, got {given}");
         request.DataOptions.Validate();
-        var resizing = ProgressiveResizing.For(request.Training, request.DataOptions.Item.Size);  // checked before the output folder is claimed
-        string outDir = Path.GetFullPath(request.OutputFolder);
-        string checkpoint = Path.Combine(outDir, "checkpoint.lumenckpt");
-        if (request.Resume && !File.Exists(checkpoint)) throw new OptionException(nameof(request.Resume), $"no checkpoint at {checkpoint}");
+        var resizing = ProgressiveResizing.For(request.Callbacks, request.DataOptions.Item.Size);  // checked before the output folder is claimed
+        var run = RunFolder.At(request.OutputFolder);
+        string outDir = run.Path, checkpoint = run.Checkpoint;
+        if (request.Resume && !File.Exists(checkpoint)) throw new OptionException(OptionName.Resume, $"no checkpoint at {checkpoint}");
         var group = request.Group is { Size: > 1 } g ? g : null;
         bool writes = group is null || group.Rank == 0;
         if (group is not null && request.Lr is null)
-            throw new OptionException(nameof(request.Lr), "must be given when training on several processes (find one first with the LR finder in one process)");
+            throw new OptionException(OptionName.Lr, "must be given when training on several processes (find one first with the LR finder in one process)");
         if (!writes) progress = NullProgress.Instance;
         // Claimed before any work: a second run into the same folder, or one that cannot be written, fails now.
         using var folderLock = writes ? Claim(outDir) : null;
 
-        var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
+        var data = loaded?.WithOptions(request.DataOptions) ?? request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         if (data.Valid.Items.Count == 0 && (request.EarlyStopping is not null || request.SaveBest || request.Report))
-            throw new OptionException(nameof(DataOptions.ValidPct), "is 0, so there are no validation images; early stopping, save-best and the report need them");
+            throw new OptionException(OptionName.ValidPct, "is 0, so there are no validation images; early stopping, save-best and the report need them");
         int trainImages = data.Train.Items.Count;
         int? givenBatchSize = request.DataOptions.Loader.BatchSize;
         int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);
@@ -135,7 +144,8 @@ public static class TrainWorkflow
         if (resizing is not null)
             progress.Note($"progressive resizing: unfrozen epochs train at {string.Join(", ", Enumerable.Range(0, epochs).Select(e => resizing.SizeAt(e, epochs, request.DataOptions.Item.Size)))} px");
         if (CpuCaches.RiskyForBottlenecks(Architectures.Get(request.Architecture)) is { } risk) progress.Warn(risk);
-        var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head, progress: progress);
+        var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head, progress: progress,
+            callbacks: request.Callbacks.Build(request.DataOptions.Item.Size));
         learner.Cancellation = cancellation;
         if (group is not null) learner.Callbacks.Add(new DataParallel(group));
         if (writes)
@@ -151,18 +161,18 @@ public static class TrainWorkflow
         else
         {
             double lr = request.Lr ?? (found = learner.LrFind()).Valley;
-            if (found is not null) TrainingPlots.LrFind(found, Path.Combine(outDir, "lr_find.png"));
+            if (found is not null) TrainingPlots.LrFind(found, run.LrFindPlot);
             learner.FineTune(epochs, lr, request.FreezeEpochs);
         }
         if (!writes) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);
-        TrainingPlots.Losses(learner, Path.Combine(outDir, "losses.png"));
-        if (learner.History.Any(r => r.Metrics.Count > 0)) TrainingPlots.Metrics(learner.History, Path.Combine(outDir, "metrics.png"));
+        TrainingPlots.Losses(learner, run.LossesPlot);
+        if (learner.History.Any(r => r.Metrics.Count > 0)) TrainingPlots.Metrics(learner.History, run.MetricsPlot);
         if (learner.Interrupted) return new TrainResult(learner, outDir, null, checkpoint, found, batchSize, epochs);
 
-        string modelPath = Path.Combine(outDir, "model.lumen");
+        string modelPath = run.Model;
         learner.Export(modelPath);
         var result = new TrainResult(learner, outDir, modelPath, checkpoint, found, batchSize, epochs);
-        return request.Report ? result with { ReportPath = WriteReport(learner, outDir) } : result;
+        return request.Report ? result with { ReportPath = WriteReport(learner, run) } : result;
     }
 
     private static FolderLock Claim(string outDir)
@@ -173,15 +183,15 @@ public static class TrainWorkflow
         }
         catch (LumenException e)
         {
-            throw new OptionException(nameof(TrainRequest.OutputFolder), $"is unusable: {e.Message}", e);
+            throw new OptionException(OptionName.OutputFolder, $"is unusable: {e.Message}", e);
         }
     }
 
-    private static string WriteReport(Learner learner, string outDir)
+    private static string WriteReport(Learner learner, RunFolder run)
     {
         using var interp = ClassificationInterpretation.FromLearner(learner);
         var options = learner.Data.Options;
-        InterpretationArtifacts.Write(outDir, new ReportContent
+        InterpretationArtifacts.Write(run.Path, new ReportContent
         {
             Title = $"Lumen report: {learner.Model.Spec.Architecture} on {Path.GetFileName(learner.Data.Folder)}",
             Subtitle = $"{learner.Model.Spec.Weights} weights, {options.Item.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, validation set of {learner.Data.Valid.Items.Count} images",
@@ -190,7 +200,7 @@ public static class TrainWorkflow
             AugmentationExamples = learner.Data.ShowBatch(12),
             History = learner.History,
             GradCam = true,
-        }.WithRunFolder(outDir));
-        return Path.Combine(outDir, "report.html");
+        }.WithRunFolder(run));
+        return run.Report;
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Lumen.Data;
 using Lumen.Inference;
 using Lumen.Training;
+using Lumen.Files;
 
 namespace Lumen.Workflows;
 
@@ -33,8 +34,9 @@ public sealed record BudgetPlan(int Size, int Epochs, int Members, TimeSpan PerM
 /// <param name="Members">Each trained model's run (one unless the plan is an ensemble).</param>
 /// <param name="ModelPath">The model (an ensemble file when there are several members); null when interrupted.</param>
 /// <param name="Elapsed">Wall time of the whole run, measuring included.</param>
-/// <param name="EnsembleAccuracy">The ensemble's accuracy on the shared validation images (single-label data with several members only).</param>
-public sealed record BudgetResult(BudgetPlan Plan, IReadOnlyList<TrainResult> Members, string? ModelPath, TimeSpan Elapsed, double? EnsembleAccuracy)
+/// <param name="EnsembleScore">The ensemble's score on the shared validation images, in the task's
+/// <see cref="Tasks.ImageTask.SummaryMetric"/> (several members and a validation set only).</param>
+public sealed record BudgetResult(BudgetPlan Plan, IReadOnlyList<TrainResult> Members, string? ModelPath, TimeSpan Elapsed, MetricValue? EnsembleScore)
 {
     /// <summary>True when the run was interrupted.</summary>
     public bool Interrupted => ModelPath is null;
@@ -81,8 +83,8 @@ public static class TrainingBudget
     /// <exception cref="OptionException">The budget cannot fit one epoch at the smallest size (names Budget).</exception>
     public static BudgetPlan Plan(TimeSpan budget, TrainingSpeed speed, int maxSize, int trainImages, int validImages, int batchSize, int freezeEpochs, int? epochs, int maxMembers = MaxMembers)
     {
-        if (budget <= TimeSpan.Zero) throw new OptionException("Budget", $"must be a positive duration, got {budget}");
-        if (maxMembers < 1) throw new OptionException("MaxMembers", $"must be at least 1, got {maxMembers}");
+        if (budget <= TimeSpan.Zero) throw new OptionException(OptionName.Budget, $"must be a positive duration, got {budget}");
+        if (maxMembers < 1) throw new OptionException(OptionName.MaxMembers, $"must be at least 1, got {maxMembers}");
         double planned = budget.TotalSeconds * PlannedShare;
         var sizes = Sizes.Where(s => s < maxSize).Prepend(maxSize).ToList();
         int defaultEpochs = epochs ?? SmallDataDefaults.Epochs(trainImages, batchSize);
@@ -97,7 +99,7 @@ public static class TrainingBudget
             if (chosenEpochs == 0)
             {
                 var least = Estimate(speed, chosenSize, epochs ?? 1, freezeEpochs, trainImages, validImages) / PlannedShare;
-                throw new OptionException("Budget", $"is too short: the smallest plan ({chosenSize} px, {epochs ?? 1} unfrozen epoch(s)) needs about {BudgetPlan.Format(least)} on this machine");
+                throw new OptionException(OptionName.Budget, $"is too short: the smallest plan ({chosenSize} px, {epochs ?? 1} unfrozen epoch(s)) needs about {BudgetPlan.Format(least)} on this machine");
             }
         }
         else if (chosenSize == sizes[0] && epochs is null)
@@ -116,11 +118,13 @@ public static class TrainingBudget
     public static TrainingSpeed Measure(TrainRequest request, ImageDataLoaders data, int steps = 4)
     {
         var setup = Stopwatch.StartNew();
-        using var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head);
+        using var learner = VisionLearner.Create(data, request.Architecture, weights: request.Weights, options: request.Training, head: request.Head,
+            callbacks: request.Callbacks.Build(data.Options.Item.Size));
         double setupSeconds = setup.Elapsed.TotalSeconds;
         learner.Unfreeze();
         var timer = new StepTimer(steps + 1);
-        learner.Fit(1, new ICallback[] { new ParamScheduler((_, _) => (1e-4, 0.9)), timer }, phase: "measure", onlyTheseCallbacks: true);
+        using (learner.WithoutCallbacks(_ => true))
+            learner.Fit(1, new ICallback[] { new ParamScheduler((_, _) => (1e-4, 0.9)), timer }, phase: FitPhase.Measure);
         return new TrainingSpeed(data.Options.Item.Size, timer.SecondsPerImage, setupSeconds);
     }
 
@@ -135,8 +139,8 @@ public static class TrainingBudget
     public static BudgetResult Run(TrainRequest request, TimeSpan budget, IProgressReporter? progress = null, CancellationToken cancellation = default, int maxMembers = MaxMembers)
     {
         progress ??= NullProgress.Instance;
-        if (request.Resume) throw new OptionException("Budget", "cannot be combined with resuming: resume the run without it");
-        if (request.Group is { Size: > 1 }) throw new OptionException("Budget", "is for one process: with several processes give the image size and the epochs instead");
+        if (request.Resume) throw new OptionException(OptionName.Budget, "cannot be combined with resuming: resume the run without it");
+        if (request.Group is { Size: > 1 }) throw new OptionException(OptionName.Budget, "is for one process: with several processes give the image size and the epochs instead");
         var clock = Stopwatch.StartNew();
         var data = request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         int batchSize = request.DataOptions.Loader.BatchSize ?? SmallDataDefaults.BatchSize(data.Train.Items.Count);
@@ -145,7 +149,7 @@ public static class TrainingBudget
         var speed = Measure(request, data);
         progress.Note(string.Create(CultureInfo.InvariantCulture, $"budget: this machine trains {1 / speed.TrainSecondsPerImage:F1} img/s at {speed.Size} px (model setup {speed.SetupSeconds:F1} s)"));
         if (budget <= clock.Elapsed)
-            throw new OptionException("Budget", $"is too short: loading the data and measuring took {BudgetPlan.Format(clock.Elapsed)} of {BudgetPlan.Format(budget)}");
+            throw new OptionException(OptionName.Budget, $"is too short: loading the data and measuring took {BudgetPlan.Format(clock.Elapsed)} of {BudgetPlan.Format(budget)}");
         var plan = Plan(budget - clock.Elapsed, speed, data.Options.Item.Size, data.Train.Items.Count, data.Valid.Items.Count, batchSize, request.FreezeEpochs, request.Epochs, maxMembers)
             with { Budget = budget };
         progress.Note(plan.ToString());
@@ -156,40 +160,21 @@ public static class TrainingBudget
             Epochs = plan.Epochs,
             DataOptions = request.DataOptions with { Item = new ItemTransform(plan.Size, item.Method, item.PadMode, item.MinScale) },
         };
-        if (plan.Members == 1)
-        {
-            var single = TrainWorkflow.Run(planned, progress, cancellation);
-            return new BudgetResult(plan, new[] { single }, single.ModelPath, clock.Elapsed, null);
-        }
-
-        string outDir = Path.GetFullPath(request.OutputFolder);
-        using var folderLock = FolderLock.Acquire(outDir);
-        var validation = data.Valid.Items.Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
-        var members = new List<TrainResult>();
-        for (int k = 0; k < plan.Members; k++)
-        {
-            progress.Note($"ensemble member {k + 1}/{plan.Members}");
-            var member = TrainWorkflow.Run(planned with
-            {
-                OutputFolder = Path.Combine(outDir, $"member-{k + 1}"),
-                DataOptions = planned.DataOptions with { Seed = request.DataOptions.Seed + k },
-                Splitter = Splitter.ByFunc(i => validation.Contains(i.Path)),
-            }, progress, cancellation);
-            member.Learner.Model.Dispose();
-            members.Add(member);
-            if (member.Interrupted) return new BudgetResult(plan, members, null, clock.Elapsed, null);
-        }
-        string modelPath = Path.Combine(outDir, "model.lumen");
-        ModelFile.SaveEnsemble(modelPath, members.Select(m => m.ModelPath!).ToList());
-        return new BudgetResult(plan, members, modelPath, clock.Elapsed, EnsembleAccuracy(modelPath, data, progress));
+        // Every member trains on the data loaded and split above (and the single model too): loaded once.
+        var run = RunFolder.At(request.OutputFolder);
+        using var folderLock = plan.Members > 1 ? FolderLock.Acquire(run.Path) : null;
+        var trained = EnsembleTraining.Run(planned, plan.Members, run, data, progress: progress, cancellation: cancellation);
+        if (plan.Members == 1 || trained.ModelPath is null) return new BudgetResult(plan, trained.Runs, trained.ModelPath, clock.Elapsed, null);
+        return new BudgetResult(plan, trained.Runs, trained.ModelPath, clock.Elapsed, EnsembleScore(trained.ModelPath, data, progress));
     }
 
-    private static double? EnsembleAccuracy(string modelPath, ImageDataLoaders data, IProgressReporter progress)
+    private static MetricValue? EnsembleScore(string modelPath, ImageDataLoaders data, IProgressReporter progress)
     {
-        if (data.MultiLabel || data.Valid.Items.Count == 0) return null;
+        if (data.Valid.Items.Count == 0) return null;
         using var predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Float32 });
         var (predictions, _) = Evaluation.Predict(predictor, data.Valid.Items, progress: progress);
-        using (predictions) return Metrics.Accuracy.Compute(predictions.Logits, predictions.Targets);
+        var metric = data.Task.SummaryMetric;
+        using (predictions) return new MetricValue(metric.Name, metric.Compute(predictions.Logits, predictions.Targets));
     }
 
     /// <summary>Stops a fit after a number of training batches and times them.</summary>

@@ -22,9 +22,7 @@ internal static class BrainMri
         {
             string? env = Environment.GetEnvironmentVariable("LUMEN_BRAIN_MRI");
             if (!string.IsNullOrEmpty(env)) return env;
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "Lumen.sln"))) dir = dir.Parent;
-            return System.IO.Path.GetFullPath(System.IO.Path.Combine(dir?.FullName ?? ".", "samples", "brain-mri"));
+            return Repo.File("samples", "brain-mri");
         }
     }
 

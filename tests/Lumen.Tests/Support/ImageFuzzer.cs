@@ -49,8 +49,8 @@ internal sealed class ImageFuzzer
     /// <summary>Case <paramref name="number"/> (independent of the others).</summary>
     public Case Make(int number)
     {
-        // Seeds.Derive, not HashCode.Combine: the latter is randomised per process, so cases would not reproduce.
-        var random = new Random(Lumen.Seeds.Derive(_seed, number));
+        // Seeds.Mix, not HashCode.Combine: the latter is randomised per process, so cases would not reproduce.
+        var random = new Random(Lumen.Seeds.Mix(_seed, number));
         var (format, original) = _seeds[number % _seeds.Length];
         var bytes = new List<byte>(original);
         var applied = new List<string>();

@@ -15,7 +15,7 @@ public static class TinyModel
         using var model = VisionModel.Create("resnet18", classes.Count, weights: "none");
         model.eval();
         var training = new TrainingInfo(new Dictionary<string, double>(), 0, 42, DateTime.UtcNow, "test", "", 0, 0, "cross_entropy", Lumen.Augment.AugmentOptions.Default);
-        ModelFile.Save(model, classes, false, 0.5, new Preprocessing(size, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, path);
+        ModelFile.Save(model, classes, Lumen.Tasks.ImageTask.SingleLabel, 0.5, new Preprocessing(size, ResizeMethod.Crop, PadMode.Reflection, model.Normalization), training, path);
         return path;
     }
 }

@@ -1,3 +1,4 @@
+using Lumen.Files;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Net;
@@ -22,13 +23,15 @@ public sealed record CachedDataset(DatasetEntry Entry, string Folder, string? La
 public sealed class DatasetStore
 {
     private const string CompleteMarker = ".lumen-complete";
-    private readonly HttpClient _http;
+    private readonly Downloader _downloader;
 
     /// <summary>Creates a store over <paramref name="root"/> (default: <c>$LUMEN_HOME/datasets</c>).</summary>
-    public DatasetStore(string? root = null, HttpClient? http = null)
+    /// <param name="root">The cache folder.</param>
+    /// <param name="downloader">How archives are fetched (default: resuming, three retries with backoff).</param>
+    public DatasetStore(string? root = null, Downloader? downloader = null)
     {
         Root = Path.GetFullPath(root ?? Path.Combine(LumenHome.Root, "datasets"));
-        _http = http ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        _downloader = downloader ?? new Downloader();
     }
 
     /// <summary>The cache folder.</summary>
@@ -134,47 +137,10 @@ public sealed class DatasetStore
         return new CachedDataset(entry, folder, entry.Layout == DatasetLayout.FileNameRegex ? entry.LabelRegex : null);
     }
 
-    private void Download(DatasetEntry entry, string archive, IProgressReporter progress)
-    {
-        string part = archive + ".part";
-        long have = File.Exists(part) ? new FileInfo(part).Length : 0;
-        string manual = $"Download {entry.Url} with a browser or another machine and import it with 'lumen datasets add {entry.Name} <archive>' (or put it at {archive}).";
-        try
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, entry.Url);
-            if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
-            using var response = _http.Send(request, HttpCompletionOption.ResponseHeadersRead);
-            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && have > 0)
-            {
-                File.Move(part, archive, overwrite: true); // the partial file was already complete
-                return;
-            }
-            if (!response.IsSuccessStatusCode)
-                throw new LumenException($"could not download {entry.Name} from {entry.Url}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}. {manual}");
-            bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
-            if (!resumed) have = 0; // the server ignored the range: start over
-            long total = have + (response.Content.Headers.ContentLength ?? Math.Max(0, entry.ApproximateBytes - have));
-            using var source = response.Content.ReadAsStream();
-            using (var file = new FileStream(part, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write))
-            using (var task = progress.Start($"Downloading {entry.Name}" + (resumed ? $" (resuming at {have / 1e6:F0} MB)" : ""), Math.Max(total, 1)))
-            {
-                task.Advance(have);
-                var buffer = new byte[1 << 16];
-                int read;
-                while ((read = source.Read(buffer)) > 0)
-                {
-                    file.Write(buffer, 0, read);
-                    task.Advance(read);
-                }
-            }
-            File.Move(part, archive, overwrite: true);
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
-        {
-            long kept = File.Exists(part) ? new FileInfo(part).Length : 0;
-            throw new LumenException($"could not download {entry.Name} from {entry.Url} ({e.Message}).{(kept > 0 ? $" {kept / 1e6:F1} MB were kept; running the command again resumes." : "")} {manual}", e);
-        }
-    }
+    private void Download(DatasetEntry entry, string archive, IProgressReporter progress) =>
+        _downloader.Fetch(new Uri(entry.Url), archive, progress, entry.Name,
+            $"Download {entry.Url} with a browser or another machine and import it with 'lumen datasets add {entry.Name} <archive>' (or put it at {archive}).",
+            expectedBytes: entry.ApproximateBytes);
 
     private static void Verify(DatasetEntry entry, string archive, IProgressReporter progress)
     {

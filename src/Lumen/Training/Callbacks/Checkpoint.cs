@@ -1,5 +1,3 @@
-using System.IO.Compression;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lumen.Models;
@@ -34,32 +32,35 @@ public sealed class Checkpoint(string path) : ICallback
     private sealed record Meta(int Format, ModelSpec Spec, FitPosition Position, int FrozenGroups, Dictionary<string, JsonNode> Callbacks,
         Dictionary<string, string>? Sha256 = null);
 
+    private static readonly JsonEntry<Meta> MetaEntry = new("checkpoint.json");
+    private static readonly BlobEntry ModelEntry = new("model.safetensors");
+    private static readonly BlobEntry OptimizerEntry = new("optimizer.safetensors");
+
+    private static BlobEntry CallbackEntry(string key) => new($"callbacks/{key}.safetensors");
+
     /// <summary>Writes <paramref name="learner"/>'s checkpoint to <paramref name="file"/>.</summary>
     public static void Save(Learner learner, string file)
     {
         var states = learner.AllCallbacks.OfType<IStatefulCallback>().ToDictionary(c => c.StateKey, c => c.SaveState());
         var meta = new Meta(Format, learner.Model.Spec, learner.Position, learner.FrozenGroups, states.ToDictionary(s => s.Key, s => s.Value.Json));
-        AtomicFile.Write(file, stream =>
+        ArchiveWriter.Write(file, Json, archive =>
         {
-            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
             var digests = new Dictionary<string, string>(StringComparer.Ordinal);
-            void Tensors(string name, IReadOnlyDictionary<string, Tensor> tensors)
+            void Tensors(BlobEntry entry, IReadOnlyDictionary<string, Tensor> tensors)
             {
                 using var memory = new MemoryStream();
                 Safetensors.SaveStateDict(memory, tensors.ToDictionary(kv => kv.Key, kv => kv.Value), leaveOpen: true);
                 byte[] bytes = memory.ToArray();
-                digests[name] = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
-                using var entry = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
-                entry.Write(bytes);
+                digests[entry.Name] = ArchiveReader.Sha256(bytes);
+                archive.Add(entry, bytes);
             }
-            Tensors("model.safetensors", learner.Model.state_dict());
+            Tensors(ModelEntry, learner.Model.state_dict());
             var optimizer = learner.Optimizer.StateDict();
-            Tensors("optimizer.safetensors", optimizer);
+            Tensors(OptimizerEntry, optimizer);
             foreach (var t in optimizer.Values) t.Dispose();
             foreach (var (key, state) in states)
-                if (state.Tensors is { Count: > 0 } tensors) Tensors($"callbacks/{key}.safetensors", tensors);
-            using var writer = new StreamWriter(zip.CreateEntry("checkpoint.json").Open());
-            writer.Write(JsonSerializer.Serialize(meta with { Sha256 = digests }, Json));
+                if (state.Tensors is { Count: > 0 } tensors) Tensors(CallbackEntry(key), tensors);
+            archive.Add(MetaEntry, meta with { Sha256 = digests });
         });
     }
 
@@ -71,51 +72,44 @@ public sealed class Checkpoint(string path) : ICallback
     /// <exception cref="LumenException">The file is missing, not a Lumen checkpoint, or from another model.</exception>
     public static (FitPosition Position, IReadOnlyDictionary<string, CallbackState> States) Load(Learner learner, string file)
     {
-        if (!File.Exists(file)) throw new LumenException($"checkpoint '{file}' does not exist");
+        using var archive = ArchiveReader.Open(file, Json, "checkpoint", $"'{file}' is not a valid Lumen checkpoint (not a zip archive, or truncated)");
+        var meta = archive.Read(MetaEntry) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no {MetaEntry.Name})");
+        if (meta.Spec is null || meta.Callbacks is null || meta.Position is null) throw new LumenException($"checkpoint '{file}' has an incomplete {MetaEntry.Name}");
+        if (meta.Format != Format)
+            throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
+        if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
+            throw new LumenException($"checkpoint '{file}' is a {meta.Spec.Architecture} checkpoint with {meta.Spec.Classes} classes, but this run builds {learner.Model.Spec.Architecture} with {learner.Model.Spec.Classes}");
+        if (meta.FrozenGroups < 0 || meta.FrozenGroups >= learner.Groups.Count)
+            throw new LumenException($"checkpoint '{file}' freezes {meta.FrozenGroups} layer groups, but the model has {learner.Groups.Count}");
+        var states = new Dictionary<string, CallbackState>();
+        var owned = new List<TensorSet>();
         try
         {
-            using var zip = ZipFile.OpenRead(file);
-            var meta = TensorArchive.ReadJson<Meta>(zip, "checkpoint.json", file, Json) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no checkpoint.json)");
-            if (meta.Spec is null || meta.Callbacks is null || meta.Position is null) throw new LumenException($"checkpoint '{file}' has an incomplete checkpoint.json");
-            if (meta.Format != Format)
-                throw new LumenException($"checkpoint '{file}' has format {meta.Format}; this Lumen resumes format {Format} only (start the run again)");
-            if (meta.Spec.Architecture != learner.Model.Spec.Architecture || meta.Spec.Classes != learner.Model.Spec.Classes)
-                throw new LumenException($"checkpoint '{file}' is a {meta.Spec.Architecture} checkpoint with {meta.Spec.Classes} classes, but this run builds {learner.Model.Spec.Architecture} with {learner.Model.Spec.Classes}");
-            if (meta.FrozenGroups < 0 || meta.FrozenGroups >= learner.Groups.Count)
-                throw new LumenException($"checkpoint '{file}' freezes {meta.FrozenGroups} layer groups, but the model has {learner.Groups.Count}");
-            var states = new Dictionary<string, CallbackState>();
-            var owned = new List<TensorSet>();
-            try
+            learner.FreezeTo(meta.FrozenGroups);
+            using (var model = ReadTensors(archive, ModelEntry, meta.Sha256)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
+            using (var optimizer = ReadTensors(archive, OptimizerEntry, meta.Sha256)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
+            foreach (var (key, json) in meta.Callbacks)
             {
-                learner.FreezeTo(meta.FrozenGroups);
-                using (var model = ReadTensors(zip, "model.safetensors", file, meta.Sha256)) StateDicts.CopyInto(learner.Model, model.Tensors, $"checkpoint '{file}'");
-                using (var optimizer = ReadTensors(zip, "optimizer.safetensors", file, meta.Sha256)) learner.Optimizer.LoadStateDict(optimizer.Tensors);
-                foreach (var (key, json) in meta.Callbacks)
-                {
-                    var tensors = zip.GetEntry($"callbacks/{key}.safetensors") is null ? null : ReadTensors(zip, $"callbacks/{key}.safetensors", file, meta.Sha256);
-                    if (tensors is not null) owned.Add(tensors);
-                    states[key] = new CallbackState(json, tensors?.Tensors);
-                }
-                foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
-                    if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
+                var entry = CallbackEntry(key);
+                var tensors = archive.Has(entry) ? ReadTensors(archive, entry, meta.Sha256) : null;
+                if (tensors is not null) owned.Add(tensors);
+                states[key] = new CallbackState(json, tensors?.Tensors);
             }
-            catch (Exception e) when (e is not OutOfMemoryException && !(e is LumenException && e.Message.Contains(file, StringComparison.Ordinal)))
-            {
-                // The states come from the file: one that cannot be restored (a missing value, a tensor
-                // of another type) is the file's fault, whatever the callback threw, and the message names it.
-                string what = e is LumenException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-                throw new LumenException($"'{file}' is not a valid Lumen checkpoint: its training state cannot be restored ({what})", e);
-            }
-            finally
-            {
-                foreach (var set in owned) set.Dispose();
-            }
-            return (meta.Position, states);
+            foreach (var callback in learner.AllCallbacks.OfType<IStatefulCallback>())
+                if (states.TryGetValue(callback.StateKey, out var state)) callback.LoadState(state);
         }
-        catch (Exception e) when (e is InvalidDataException or JsonException)
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is LumenException && e.Message.Contains(file, StringComparison.Ordinal)))
         {
-            throw new LumenException($"'{file}' is not a valid Lumen checkpoint ({e.Message})", e);
+            // The states come from the file: one that cannot be restored (a missing value, a tensor
+            // of another type) is the file's fault, whatever the callback threw, and the message names it.
+            string what = e is LumenException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            throw new LumenException($"'{file}' is not a valid Lumen checkpoint: its training state cannot be restored ({what})", e);
         }
+        finally
+        {
+            foreach (var set in owned) set.Dispose();
+        }
+        return (meta.Position, states);
     }
 
     private sealed class TensorSet(Dictionary<string, Tensor> tensors) : IDisposable
@@ -128,20 +122,15 @@ public sealed class Checkpoint(string path) : ICallback
         }
     }
 
-    private static TensorSet ReadTensors(ZipArchive zip, string name, string file, IReadOnlyDictionary<string, string>? digests)
+    // Checkpoints written before Lumen recorded checksums (no digests) load unchecked; one that records
+    // some must record each tensor entry's.
+    private static TensorSet ReadTensors(ArchiveReader archive, BlobEntry entry, IReadOnlyDictionary<string, string>? digests)
     {
-        byte[] bytes = TensorArchive.Read(Entry(zip, name, file), TensorArchive.MaxTensorBytes, file);
-        if (digests is not null)
-        {
-            string sha = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
-            if (!digests.TryGetValue(name, out var expected) || expected != sha)
-                throw new LumenException($"'{file}' is corrupt: the checksum of its {name} does not match (start the run again, or resume from an intact copy)");
-        }
-        return new(TensorArchive.LoadSafetensors(bytes, file));
+        string? expected = null;
+        if (digests is not null && !digests.TryGetValue(entry.Name, out expected))
+            throw new LumenException($"'{archive.Source}' is corrupt: the checksum of its {entry.Name} does not match (none is recorded)");
+        return new(archive.ReadTensors(entry, expected));
     }
-
-    private static ZipArchiveEntry Entry(ZipArchive zip, string name, string file) =>
-        zip.GetEntry(name) ?? throw new LumenException($"'{file}' is not a Lumen checkpoint (no {name})");
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 }

@@ -40,7 +40,7 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
         if (valid.Items.Count >= group.Size)
         {
             var (from, to) = Partition.Block(valid.Items.Count, group.Rank, group.Size);
-            var block = new Data.DataLoader(valid.Items.Skip(from).Take(to - from).ToList(), valid.Vocab, valid.MultiLabel, valid.Options, training: false, valid.Device);
+            var block = new Data.DataLoader(valid.Items.Skip(from).Take(to - from).ToList(), valid.Vocab, valid.Task, valid.Options, training: false, valid.Device);
             learner.ValidationPredictions = () => Combine(learner, learner.Predict(block, inFit: true), from);
         }
     }
@@ -64,7 +64,7 @@ public sealed class DataParallel(IProcessGroup group) : ICallback
             var targets = full[1].to(block.Targets.dtype).MoveToOuterDisposeScope();
             Tensor losses;
             using (no_grad()) losses = learner.Loss.PerItem(logits, targets).MoveToOuterDisposeScope();
-            return new Predictions(logits, targets, losses, items, block.MultiLabel);
+            return new Predictions(logits, targets, losses, items, block.Task);
         }
     }
 

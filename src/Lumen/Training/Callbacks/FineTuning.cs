@@ -38,10 +38,10 @@ public static class FineTuning
     {
         var state = new PlanState(plan);
         int groups = learner.Groups.Count;
-        if ((from is null || from.Phase == "frozen") && plan.FreezeEpochs > 0)
+        if ((from is null || from.Phase == FitPhase.Frozen) && plan.FreezeEpochs > 0)
         {
             learner.Freeze();
-            learner.Fit(plan.FreezeEpochs, new ICallback[] { OneCycle.Schedule(groups, LearningRates.Slice(plan.BaseLr), pctStart: 0.99), state }, from, "frozen");
+            learner.Fit(plan.FreezeEpochs, new ICallback[] { OneCycle.Schedule(groups, LearningRates.Slice(plan.BaseLr), pctStart: 0.99), state }, from, FitPhase.Frozen);
             if (learner.Interrupted) return;
             from = null;
         }
@@ -50,7 +50,7 @@ public static class FineTuning
         learner.Unfreeze();
         double lr = plan.BaseLr / 2;
         learner.Fit(plan.Epochs, new ICallback[] { OneCycle.Schedule(groups, LearningRates.Slice(lr / plan.LrMult, lr), plan.Div, pctStart: plan.PctStart), state },
-            from?.Phase == "unfrozen" ? from : null, "unfrozen");
+            from?.Phase == FitPhase.Unfrozen ? from : null, FitPhase.Unfrozen);
     }
 
     /// <summary>Puts the plan into the run's checkpoints.</summary>

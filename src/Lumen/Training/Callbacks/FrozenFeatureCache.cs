@@ -21,7 +21,7 @@ internal sealed class FrozenFeatureCache : ICallback
     public bool Enabled { get; set; } = true;
 
     private bool Applies(Learner learner) =>
-        Enabled && learner.BodyWithoutGrad && learner.Position.Phase != LrFinder.Phase
+        Enabled && learner.BodyWithoutGrad
         && learner.Data.Options.Augment.IsIdentity && !learner.Data.Options.Item.IsRandomInTraining
         && !learner.AllCallbacks.OfType<IAltersTrainingImages>().Any();
 
@@ -46,7 +46,7 @@ internal sealed class FrozenFeatureCache : ICallback
     private static (Tensor, Tensor) Build(Learner learner)
     {
         var data = learner.Data;
-        var loader = new DataLoader(data.Train.Items, data.Vocab, data.MultiLabel, data.Options, training: false, data.Train.Device);
+        var loader = new DataLoader(data.Train.Items, data.Vocab, data.Task, data.Options, training: false, data.Train.Device);
         var features = new List<Tensor>();
         var targets = new List<Tensor>();
         learner.Model.eval();

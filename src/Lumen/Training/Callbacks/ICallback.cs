@@ -5,12 +5,12 @@ namespace Lumen.Training;
 
 /// <summary>The results of one epoch: a row of fastai's table.</summary>
 /// <param name="Epoch">Epoch number within the whole training (0-based).</param>
-/// <param name="Phase">"frozen" or "unfrozen" (fine_tune's phases), or "fit".</param>
+/// <param name="Phase">fine_tune's frozen or unfrozen phase, or a plain fit.</param>
 /// <param name="TrainLoss">Smoothed training loss at the end of the epoch (fastai's train_loss).</param>
 /// <param name="ValidLoss">Mean validation loss.</param>
 /// <param name="Metrics">Metric values by name.</param>
 /// <param name="Seconds">Wall time of the epoch (training and validation).</param>
-public sealed record EpochRecord(int Epoch, string Phase, double TrainLoss, double ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds)
+public sealed record EpochRecord(int Epoch, FitPhase Phase, double TrainLoss, double ValidLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds)
 {
     /// <summary>A monitored value by name: train_loss, valid_loss or a metric.</summary>
     public double Get(string name) => name switch
@@ -32,6 +32,14 @@ public sealed record EpochRecord(int Epoch, string Phase, double TrainLoss, doub
 /// </summary>
 public interface ICallback
 {
+    /// <summary>
+    /// When this callback runs among the others (fastai's <c>order</c>): lower first; equal orders run
+    /// in the order the callbacks were given (this fit's, the learner's own, then <see cref="Learner.Callbacks"/>).
+    /// Schedules run at <see cref="CallbackOrder.Schedule"/>, the recorder at <see cref="CallbackOrder.Recorder"/>,
+    /// the progress display last.
+    /// </summary>
+    int Order => CallbackOrder.Default;
+
     /// <summary>Before a fit (one call of Fit, FitOneCycle or a fine_tune phase) starts.</summary>
     void BeforeFit(Learner learner) { }
 
@@ -73,6 +81,36 @@ public interface ICallback
 
     /// <summary>After a fit ends: normally, stopped (<see cref="Learner.StopReason"/>) or interrupted.</summary>
     void AfterFit(Learner learner) { }
+}
+
+/// <summary>The orders of Lumen's own callbacks (see <see cref="ICallback.Order"/>).</summary>
+public static class CallbackOrder
+{
+    /// <summary>Learning-rate and momentum schedules: they set the step's rates before anything reads them.</summary>
+    public const int Schedule = -20;
+
+    /// <summary>The recorder: a finished epoch is in <see cref="Learner.History"/> before other callbacks look.</summary>
+    public const int Recorder = -10;
+
+    /// <summary>Callbacks that say nothing.</summary>
+    public const int Default = 0;
+
+    /// <summary>The progress display, after every callback that may stop the fit.</summary>
+    public const int Progress = 100;
+}
+
+/// <summary>
+/// A callback failed: <see cref="Exception.InnerException"/> is what it threw. User errors
+/// (<see cref="LumenException"/>) pass through unwrapped; this names the callback and the event of a bug.
+/// </summary>
+public sealed class CallbackException(ICallback callback, string eventName, Exception inner)
+    : Exception($"callback {callback.GetType().Name} failed in {eventName}: {inner.Message}", inner)
+{
+    /// <summary>The callback that threw.</summary>
+    public ICallback Callback { get; } = callback;
+
+    /// <summary>The event it was handling (BeforeFit, AfterBatch, …).</summary>
+    public string Event { get; } = eventName;
 }
 
 /// <summary>What a callback keeps in a checkpoint: JSON, and tensors (weights) if it holds any.</summary>

@@ -7,9 +7,6 @@ namespace Lumen.Training;
 /// </summary>
 public sealed class LrFinder : ICallback
 {
-    /// <summary>The phase name of an LR finder run.</summary>
-    public const string Phase = "lr_find";
-
     private const double Beta = 0.98;
     private readonly double _start, _end;
     private readonly int _iterations;
@@ -22,17 +19,17 @@ public sealed class LrFinder : ICallback
 
     /// <summary>
     /// Runs the finder over <paramref name="iterations"/> batches from <paramref name="start"/> to
-    /// <paramref name="end"/>. Only MixUp, if the learner uses it, takes part: the learner's other
-    /// callbacks and its recorder see nothing (the model is restored afterwards).
+    /// <paramref name="end"/>. Of the learner's callbacks only those that alter the training images
+    /// (MixUp) take part, so the losses are those training would see; the recorder, checkpoints, early
+    /// stopping and progress see nothing, and the model and optimiser are restored afterwards.
     /// </summary>
     internal static LrFindResult Run(Learner learner, double start, double end, int iterations)
     {
         if (!(start > 0 && end > start)) throw new LumenException($"the LR finder needs 0 < start < end, got {start} and {end}");
         if (iterations < 3) throw new LumenException($"the LR finder needs at least 3 iterations, got {iterations}");
         var finder = new LrFinder(start, end, iterations);
-        var callbacks = new List<ICallback> { finder };
-        if (learner.Options.MixUpAlpha > 0) callbacks.Add(new MixUp(learner.Options.MixUpAlpha));
-        learner.Fit(1, callbacks, phase: Phase, onlyTheseCallbacks: true);
+        using (learner.WithoutCallbacks(c => c is not IAltersTrainingImages || c is ProgressiveResizing))
+            learner.Fit(1, new ICallback[] { finder }, phase: FitPhase.LrFind);
         int keep = finder._losses.FindIndex(double.IsNaN);
         if (keep >= 0) { finder._lrs.RemoveRange(keep, finder._lrs.Count - keep); finder._losses.RemoveRange(keep, finder._losses.Count - keep); }
         return new LrFindResult(finder._lrs, finder._losses, iterations);

@@ -6,7 +6,7 @@ namespace Lumen.Training;
 /// <summary>
 /// MixUp (Zhang et al. 2018, as fastai): each training image is blended with another of the batch with
 /// weight λ = max(l, 1 − l), l ~ Beta(α, α) per item, and the loss blends the two targets' losses
-/// with the same λ (multi-label: the targets themselves). Validation is untouched.
+/// with the same λ, as the data's task says (<see cref="Tasks.ImageTask.MixUpLoss"/>). Validation is untouched.
 /// </summary>
 /// <param name="alpha">Beta distribution parameter (fastai's default 0.4).</param>
 public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
@@ -27,14 +27,14 @@ public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
     void ICallback.BeforeFit(Learner learner)
     {
         var plain = learner.TrainingLoss;
-        learner.TrainingLoss = (pred, y) => _lambda is null ? plain(pred, y) : Mixed(learner, pred, y);
+        learner.TrainingLoss = (pred, y) => _lambda is null ? plain(pred, y) : learner.Data.Task.MixUpLoss(learner.Loss, pred, y, _shuffledY!, _lambda);
     }
 
     void ICallback.BeforeBatch(Learner learner)
     {
         _lambda = _partner = _shuffledY = null;
         if (!learner.Training) return;
-        var random = new Random(Seeds.Derive(learner.Seed, 5, learner.Epoch, learner.Batch));
+        var random = new Random(Seeds.Derive(learner.Seed, SeedStream.MixUp, learner.Epoch, learner.Batch));
         var x = learner.X;
         long n = x.shape[0];
         var lam = new float[n];
@@ -51,16 +51,6 @@ public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
         _lambda = tensor(lam, device: x.device);
         _partner = permIndex;
         _shuffledY = learner.Y.index_select(0, permIndex);
-    }
-
-    private Tensor Mixed(Learner learner, Tensor pred, Tensor y)
-    {
-        if (learner.Data.MultiLabel)
-        {
-            var lamY = _lambda!.unsqueeze(1);
-            return learner.Loss.Mean(pred, (y * lamY).add_(_shuffledY! * Scalars.OneMinus(lamY), Scalars.One));
-        }
-        return (learner.Loss.PerItem(pred, y) * _lambda!).add_(learner.Loss.PerItem(pred, _shuffledY!) * Scalars.OneMinus(_lambda!), Scalars.One).mean();
     }
 }
 

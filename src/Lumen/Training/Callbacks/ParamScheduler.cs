@@ -7,6 +7,9 @@ namespace Lumen.Training;
 /// <param name="schedule">(fraction of the fit's batches done, group) → (learning rate, momentum).</param>
 public sealed class ParamScheduler(Func<double, int, (double Lr, double Mom)> schedule) : ICallback
 {
+    /// <inheritdoc />
+    public int Order => CallbackOrder.Schedule;
+
     void ICallback.BeforeBatch(Learner learner)
     {
         if (!learner.Training) return;

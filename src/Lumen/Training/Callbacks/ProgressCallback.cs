@@ -6,12 +6,14 @@ namespace Lumen.Training;
 /// </summary>
 internal sealed class ProgressCallback : ICallback
 {
+    public int Order => CallbackOrder.Progress;
+
     private IProgressTask? _task;
 
     void ICallback.BeforeEpoch(Learner learner)
     {
         var p = learner.Position;
-        _task = learner.Progress.Start($"epoch {learner.Epoch + 1} ({p.Phase} {p.EpochInFit + 1}/{learner.EpochsInFit})",
+        _task = learner.Progress.Start($"epoch {learner.Epoch + 1} ({p.Phase.Name()} {p.EpochInFit + 1}/{learner.EpochsInFit})",
             learner.Data.Train.BatchCount - p.Batch + learner.Data.Valid.BatchCount);
     }
 
@@ -21,14 +23,14 @@ internal sealed class ProgressCallback : ICallback
     {
         var r = learner.History[^1];
         string validation = double.IsNaN(r.ValidLoss) ? "no validation set" : $"valid_loss {r.ValidLoss:F4}  " + string.Join("  ", r.Metrics.Select(m => $"{m.Key} {m.Value:F4}"));
-        _task?.Complete($"epoch {r.Epoch + 1} ({r.Phase})  train_loss {r.TrainLoss:F4}  {validation}  {TimeSpan.FromSeconds(r.Seconds):mm\\:ss}");
+        _task?.Complete($"epoch {r.Epoch + 1} ({r.Phase.Name()})  train_loss {r.TrainLoss:F4}  {validation}  {TimeSpan.FromSeconds(r.Seconds):mm\\:ss}");
         End();
     }
 
     void ICallback.AfterFit(Learner learner)
     {
         if (_task is null) return;
-        _task.Complete($"epoch {learner.Epoch + 1} ({learner.Position.Phase}) {(learner.Interrupted ? "interrupted" : $"stopped: {learner.StopReason}")}");
+        _task.Complete($"epoch {learner.Epoch + 1} ({learner.Position.Phase.Name()}) {(learner.Interrupted ? "interrupted" : $"stopped: {learner.StopReason}")}");
         End();
     }
 

@@ -26,9 +26,9 @@ public sealed class ProgressiveResizing : IAltersTrainingImages
     /// <exception cref="OptionException">A value is out of range.</exception>
     public ProgressiveResizing(int startSize, double rampFraction = 0.5)
     {
-        if (startSize < Step) throw new OptionException(nameof(TrainingOptions.ProgressiveStartSize), $"must be at least {Step} pixels, got {startSize}");
+        if (startSize < Step) throw new OptionException(OptionName.ProgressiveStartSize, $"must be at least {Step} pixels, got {startSize}");
         if (!(rampFraction > 0 && rampFraction < 1))
-            throw new OptionException(nameof(TrainingOptions.ProgressiveRampFraction), $"must be above 0 and below 1, got {rampFraction}");
+            throw new OptionException(OptionName.ProgressiveRampFraction, $"must be above 0 and below 1, got {rampFraction}");
         StartSize = startSize;
         RampFraction = rampFraction;
     }
@@ -38,11 +38,11 @@ public sealed class ProgressiveResizing : IAltersTrainingImages
     /// when it asks for none.
     /// </summary>
     /// <exception cref="OptionException">The start size is not below the full size, or a value is out of range.</exception>
-    public static ProgressiveResizing? For(TrainingOptions options, int fullSize)
+    public static ProgressiveResizing? For(CallbackOptions options, int fullSize)
     {
         if (options.ProgressiveStartSize is not { } startSize) return null;
         if (startSize >= fullSize)
-            throw new OptionException(nameof(TrainingOptions.ProgressiveStartSize), $"must be below the training size ({fullSize} px), got {startSize}");
+            throw new OptionException(OptionName.ProgressiveStartSize, $"must be below the training size ({fullSize} px), got {startSize}");
         return new ProgressiveResizing(startSize, options.ProgressiveRampFraction);
     }
 
@@ -70,7 +70,7 @@ public sealed class ProgressiveResizing : IAltersTrainingImages
 
     void ICallback.BeforeTrain(Learner learner)
     {
-        if (_atFullSize is null || learner.Position.Phase == LrFinder.Phase) return;
+        if (_atFullSize is null) return;
         var train = learner.Data.Train;
         int fullSize = train.Options.Item.Size;
         int size = SizeAt(learner.Position.EpochInFit, learner.EpochsInFit, fullSize);

@@ -11,6 +11,9 @@ namespace Lumen.Training;
 /// </summary>
 public sealed class Recorder : IStatefulCallback
 {
+    /// <inheritdoc />
+    public int Order => CallbackOrder.Recorder;
+
     private const double Beta = 0.98;
     private readonly List<EpochRecord> _history = new();
     private readonly List<double> _batchLosses = new();
