@@ -68,7 +68,7 @@ internal static class QualityBench
         int code = Lumen.Cli.Program.Main(args);
         if (code != 0) throw new LumenException($"lumen cv failed with exit code {code}");
         using var cv = JsonDocument.Parse(File.ReadAllText(Path.Combine(cvFolder, "cv.json")));
-        var accuracies = cv.RootElement.GetProperty("per_fold").EnumerateArray().Select(f => f.GetProperty("accuracy").GetDouble()).ToList();
+        var accuracies = cv.RootElement.GetProperty("per_fold").EnumerateArray().Select(f => f.GetProperty("metrics").GetProperty("accuracy").GetDouble()).ToList();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lumen: {watch.Elapsed.TotalMinutes:F1} min for {folds} folds"));
         return accuracies;
     }

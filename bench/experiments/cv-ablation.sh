@@ -28,8 +28,8 @@ grep -v '^\s*\(#\|$\)' "$recipes" | while read -r name flags; do
 import json, sys
 cv = json.load(open(sys.argv[1]))
 f = lambda m: f"{cv[m]['mean']:.3f} ± {cv[m]['sd']:.3f}"
-per_fold = " ".join(f"{r['accuracy']:.3f}" for r in cv["per_fold"])
-print(f"{sys.argv[2]:<28} acc {f('accuracy')}  f1 {f('macro_f1')}  mcc {f('mcc')}  folds [{per_fold}]  {int(sys.argv[3])} s  flags: {sys.argv[4]}")
+per_fold = " ".join(f"{r['metrics']['accuracy']:.3f}" for r in cv["per_fold"])
+print(f"{sys.argv[2]:<28} acc {f('accuracy')}  f1 {f('f1_score')}  mcc {f('matthews_corrcoef')}  folds [{per_fold}]  {int(sys.argv[3])} s  flags: {sys.argv[4]}")
 PY
   else
     echo "$name FAILED ($(tail -1 "$work/$name.log"))" >> "$results"

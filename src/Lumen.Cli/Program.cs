@@ -45,7 +45,7 @@ public static class Program
                 .WithDescription("Fine-tune a pretrained model on a folder of images; writes model.lumen, history and plots into --out")
                 .WithExample("train", "samples/brain-mri", "--out", "runs/mri");
             config.AddCommand<CvCommand>("cv")
-                .WithDescription("Cross-validate the train recipe: train it on each of k stratified folds, report per-fold and mean ± sd accuracy, macro-F1 and MCC")
+                .WithDescription("Cross-validate the train recipe: train it on each of k stratified folds, report per-fold and mean ± sd of the task's metrics (accuracy, macro-F1, MCC for single-label data)")
                 .WithExample("cv", "samples/brain-mri", "--folds", "5");
             config.AddCommand<LrFindCommand>("lr-find")
                 .WithDescription("Run the learning-rate finder and plot loss against learning rate");

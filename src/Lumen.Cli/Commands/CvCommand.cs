@@ -45,12 +45,12 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
         var result = ConsoleProgress.Run(progress => CrossValidation.Run(request, progress, ctrlC.Token));
         if (result.Folds.Count > 0)
         {
-            var headers = new[] { "fold", "train", "held out", "accuracy", "macro_f1", "mcc", "time" };
+            var metrics = result.MetricNames;
+            var headers = new[] { "fold", "train", "held out" }.Concat(metrics).Append("time").ToArray();
             static string Number(double value) => value.ToString("F4", CultureInfo.InvariantCulture);
-            var rows = result.Folds.Select(f => (IReadOnlyList<string>)new[]
-            {
-                $"{f.Fold}", $"{f.TrainImages}", $"{f.ValidImages}", Number(f.Accuracy), Number(f.MacroF1), Number(f.Mcc), TimeSpan.FromSeconds(f.Seconds).ToString(@"mm\:ss"),
-            }).Append(new[] { "mean ± sd", "", "", result.Accuracy.ToString(), result.MacroF1.ToString(), result.Mcc.ToString(), "" }).ToList();
+            var rows = result.Folds.Select(f => (IReadOnlyList<string>)new[] { $"{f.Fold}", $"{f.TrainImages}", $"{f.ValidImages}" }
+                    .Concat(metrics.Select(m => Number(f.Metrics[m]))).Append(TimeSpan.FromSeconds(f.Seconds).ToString(@"mm\:ss")).ToArray())
+                .Append(new[] { "mean ± sd", "", "" }.Concat(metrics.Select(m => result.Mean(m).ToString())).Append("").ToArray()).ToList();
             foreach (string line in TextTable.Lines(headers, rows, AnsiConsole.Profile.Width)) Say.Line(line);
         }
         if (result.Interrupted)
@@ -59,7 +59,7 @@ internal sealed class CvCommand : Command<CvCommand.Settings>
             return 130;
         }
         if (result.EnsemblePath is { } ensemble) Say.Line($"ensemble of the {settings.Folds} fold models written to {ensemble}");
-        Say.Success($"{settings.Folds}-fold accuracy {result.Accuracy}; cv.json, oof.csv and confusion_matrix.png in {result.OutputFolder}");
+        Say.Success($"{settings.Folds}-fold {result.Task.SummaryMetric.Name} {result.Summary}; cv.json, oof.csv{(result.Confusion() is null ? "" : " and confusion_matrix.png")} in {result.OutputFolder}");
         return 0;
     }
 }

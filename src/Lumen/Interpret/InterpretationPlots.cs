@@ -47,7 +47,7 @@ public static class InterpretationPlots
         plot.Axes.Left.SetTicks(positions, classes.ToArray());
         // Slanted column labels keep long class names readable with 8 and more classes.
         plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.UpperLeft;
         plot.Axes.Bottom.MinimumSize = 30 + 7 * classes.Max(c => c.Length);
         plot.Grid.IsVisible = false;
         plot.Axes.SetLimits(-0.5, k - 0.5, k - 0.5, -0.5);

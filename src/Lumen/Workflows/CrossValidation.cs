@@ -51,23 +51,25 @@ public sealed record CrossValidationRequest
 /// <param name="Fold">1-based fold number.</param>
 /// <param name="TrainImages">Images trained on.</param>
 /// <param name="ValidImages">Held-out images scored.</param>
-/// <param name="Accuracy">Accuracy on the held-out images.</param>
-/// <param name="MacroF1">Macro-averaged F1.</param>
-/// <param name="Mcc">Matthews correlation coefficient (multi-class).</param>
+/// <param name="Metrics">The task's metrics on the held-out images, by name (accuracy, f1_score, matthews_corrcoef; accuracy_multi, f1_samples).</param>
 /// <param name="Seconds">Training and scoring time.</param>
 /// <param name="ModelPath">The fold's exported model.</param>
 /// <param name="BatchSize">The batch size it trained with (given or chosen).</param>
 /// <param name="Epochs">Its unfrozen epochs (given or chosen).</param>
-public sealed record FoldResult(int Fold, int TrainImages, int ValidImages, double Accuracy, double MacroF1, double Mcc, double Seconds, string ModelPath,
+public sealed record FoldResult(int Fold, int TrainImages, int ValidImages, IReadOnlyDictionary<string, double> Metrics, double Seconds, string ModelPath,
     int BatchSize, int Epochs);
 
 /// <summary>One held-out image's prediction by the model of the fold that did not train on it.</summary>
 /// <param name="Path">The image.</param>
 /// <param name="Fold">1-based fold whose model scored it.</param>
-/// <param name="Actual">Its label.</param>
-/// <param name="Predicted">The predicted class.</param>
+/// <param name="Actual">Its labels (one for single-label data).</param>
+/// <param name="Predicted">The labels the model decided (<see cref="Tasks.ImageTask.Decide"/>).</param>
 /// <param name="Probabilities">Probability per class, in class order.</param>
-public sealed record OutOfFoldPrediction(string Path, int Fold, string Actual, string Predicted, IReadOnlyList<float> Probabilities);
+public sealed record OutOfFoldPrediction(string Path, int Fold, IReadOnlyList<string> Actual, IReadOnlyList<string> Predicted, IReadOnlyList<float> Probabilities)
+{
+    /// <summary>True when the decided labels are the actual ones.</summary>
+    public bool Correct => Actual.Order(StringComparer.Ordinal).SequenceEqual(Predicted.Order(StringComparer.Ordinal));
+}
 
 /// <summary>A mean and its sample standard deviation over folds.</summary>
 /// <param name="Mean">Mean over folds.</param>
@@ -90,31 +92,37 @@ public sealed record MeanSd(double Mean, double Sd)
 /// <summary>What a cross-validation produced.</summary>
 /// <param name="OutputFolder">The cross-validation folder (cv.json, oof.csv, confusion_matrix.png, fold-k/).</param>
 /// <param name="Classes">The class names.</param>
+/// <param name="Task">What the models predict (it chose the metrics).</param>
 /// <param name="Folds">The finished folds' results.</param>
 /// <param name="OutOfFold">Every held-out image's prediction (finished folds only).</param>
 /// <param name="Interrupted">True when a fold was interrupted (rerun with <see cref="CrossValidationRequest.Resume"/>).</param>
-public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<string> Classes, IReadOnlyList<FoldResult> Folds,
+public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<string> Classes, Tasks.ImageTask Task, IReadOnlyList<FoldResult> Folds,
     IReadOnlyList<OutOfFoldPrediction> OutOfFold, bool Interrupted)
 {
     /// <summary>The ensemble of the fold models, when asked for and every fold finished.</summary>
     public string? EnsemblePath { get; init; }
 
-    /// <summary>Accuracy over folds.</summary>
-    public MeanSd Accuracy => MeanSd.Of(Folds.Select(f => f.Accuracy).ToList());
+    /// <summary>The metrics every fold reports, in the task's order.</summary>
+    public IReadOnlyList<string> MetricNames => Folds.Count == 0 ? Array.Empty<string>() : Folds[0].Metrics.Keys.ToList();
 
-    /// <summary>Macro-F1 over folds.</summary>
-    public MeanSd MacroF1 => MeanSd.Of(Folds.Select(f => f.MacroF1).ToList());
+    /// <summary><paramref name="metric"/> over folds.</summary>
+    public MeanSd Mean(string metric) => MeanSd.Of(Folds.Select(f => f.Metrics[metric]).ToList());
 
-    /// <summary>MCC over folds.</summary>
-    public MeanSd Mcc => MeanSd.Of(Folds.Select(f => f.Mcc).ToList());
+    /// <summary>The task's headline metric over folds (accuracy; accuracy_multi for multi-label data).</summary>
+    public MeanSd Summary => Mean(Task.SummaryMetric.Name);
 
-    /// <summary>The out-of-fold confusion matrix: actual classes on the rows, predictions on the columns.</summary>
-    public long[,] Confusion()
+    /// <summary>
+    /// The out-of-fold confusion matrix (actual classes on the rows, predictions on the columns), or null
+    /// where the task has none (multi-label) or no fold finished.
+    /// </summary>
+    public long[,]? Confusion()
     {
-        var m = new long[Classes.Count, Classes.Count];
-        var index = Classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
-        foreach (var p in OutOfFold) m[index[p.Actual], index[p.Predicted]]++;
-        return m;
+        if (OutOfFold.Count == 0) return null;
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var vocab = new Vocabulary(Classes);
+        var items = OutOfFold.Select(p => new LabelledItem(p.Path, p.Actual)).ToList();
+        var probabilities = TorchSharp.torch.tensor(OutOfFold.SelectMany(p => p.Probabilities).ToArray(), new long[] { OutOfFold.Count, Classes.Count });
+        return Task.ConfusionMatrix(Task.Logits(probabilities), Task.Targets(items, vocab, TorchSharp.torch.CPU), Classes.Count);
     }
 }
 
@@ -132,7 +140,7 @@ public static class CrossValidation
 
     /// <summary>Runs <paramref name="request"/>; <paramref name="progress"/> also receives each fold's summary.</summary>
     /// <exception cref="OptionException">Folds or a recipe option is out of range.</exception>
-    /// <exception cref="DataException">The data is multi-label, or a fold would be empty.</exception>
+    /// <exception cref="DataException">A fold would be empty.</exception>
     public static CrossValidationResult Run(CrossValidationRequest request, IProgressReporter? progress = null, CancellationToken cancellation = default)
     {
         progress ??= NullProgress.Instance;
@@ -147,6 +155,7 @@ public static class CrossValidation
         var folds = new List<FoldResult>();
         var outOfFold = new List<OutOfFoldPrediction>();
         IReadOnlyList<string> classes = Array.Empty<string>();
+        var task = Tasks.ImageTask.SingleLabel;
         bool interrupted = false;
         for (int k = 0; k < request.Folds && !interrupted; k++)
         {
@@ -160,7 +169,10 @@ public static class CrossValidation
                     throw new OptionException(OptionName.Resume, $"'{saved}' is fold {k + 1} of {done.Folds} with seed {done.Seed}, not of {request.Folds} with seed {seed}; use another output folder");
                 if ((done.Members ?? 1) != request.Members)
                     throw new OptionException(OptionName.Resume, $"'{saved}' is fold {k + 1} with {done.Members ?? 1} model(s), not {request.Members}; use another output folder");
+                if (done.Result.Metrics is null || done.Predictions.Any(p => p.Actual is null))
+                    throw new LumenException($"'{saved}' was written by an older Lumen; delete it to retrain fold {k + 1}");
                 classes = done.Classes;
+                task = done.Task is { } name ? Tasks.ImageTask.Named(name) : Tasks.ImageTask.SingleLabel;
                 folds.Add(done.Result);
                 outOfFold.AddRange(done.Predictions);
                 progress.Note($"fold {k + 1}/{request.Folds} (kept from an earlier run): {Summary(done.Result)}");
@@ -177,14 +189,15 @@ public static class CrossValidation
                 break;
             }
             classes = data.Vocab.Classes;
+            task = data.Task;
             var (result, predictions) = Score(trained, modelPath, k + 1, request.Tta, progress, started);
-            AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions, request.Members), LumenJson.Options));
+            AtomicFile.WriteAllText(saved, JsonSerializer.Serialize(new SavedFold(request.Folds, seed, classes, result, predictions, request.Members, task.Name), LumenJson.Options));
             folds.Add(result);
             outOfFold.AddRange(predictions);
             progress.Note($"fold {k + 1}/{request.Folds}: {Summary(result)}");
         }
 
-        var cv = new CrossValidationResult(outDir, classes, folds, outOfFold, interrupted);
+        var cv = new CrossValidationResult(outDir, classes, task, folds, outOfFold, interrupted);
         if (folds.Count > 0) Write(cv, request, seed);
         if (request.Ensemble && !interrupted && folds.Count == request.Folds)
         {
@@ -202,7 +215,7 @@ public static class CrossValidation
     private static (TrainResult First, string? ModelPath) TrainFold(CrossValidationRequest request, int k, int seed, RunFolder fold,
         IProgressReporter progress, CancellationToken cancellation)
     {
-        var recipe = request.Recipe with { Splitter = SingleLabelFold(request.Folds, k, seed) };
+        var recipe = request.Recipe with { Splitter = Splitter.KFold(request.Folds, k, seed) };
         var trained = EnsembleTraining.Run(recipe, request.Members, fold, resume: request.Resume, progress: progress, cancellation: cancellation,
             label: $"fold {k + 1}/{request.Folds}: ");
         return (trained.Runs[0], trained.ModelPath);
@@ -213,20 +226,13 @@ public static class CrossValidation
         ? new[] { fold.ModelPath }
         : Enumerable.Range(1, members).Select(m => new RunFolder(Path.GetDirectoryName(fold.ModelPath)!).Member(m).Model);
 
-    // Checked by the splitter, before a fold trains: the scoring below is single-label.
-    private static Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>> SingleLabelFold(int folds, int fold, int seed)
-    {
-        var kfold = Splitter.KFold(folds, fold, seed);
-        return items => items.FirstOrDefault(i => i.Labels.Count != 1) is { } multi
-            ? throw new DataException($"cross-validation scores single-label data, and '{multi.Path}' has {multi.Labels.Count} labels")
-            : kfold(items);
-    }
-
-    // Members is absent (1) in folds written before ensembles per fold.
-    private sealed record SavedFold(int Folds, int Seed, IReadOnlyList<string> Classes, FoldResult Result, IReadOnlyList<OutOfFoldPrediction> Predictions, int? Members = null);
+    // Members is absent (1) in folds written before ensembles per fold, Task (single-label) before tasks.
+    private sealed record SavedFold(int Folds, int Seed, IReadOnlyList<string> Classes, FoldResult Result, IReadOnlyList<OutOfFoldPrediction> Predictions, int? Members = null,
+        string? Task = null);
 
     private static string Summary(FoldResult r) =>
-        string.Create(CultureInfo.InvariantCulture, $"accuracy {r.Accuracy:F3}, macro-F1 {r.MacroF1:F3}, MCC {r.Mcc:F3} on {r.ValidImages} held-out images ({r.Seconds:F0} s)");
+        string.Join(", ", r.Metrics.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Key} {m.Value:F3}")))
+        + $" on {r.ValidImages} held-out images ({r.Seconds:F0} s)";
 
     private static (FoldResult, List<OutOfFoldPrediction>) Score(TrainResult trained, string modelPath, int fold, int tta, IProgressReporter progress, DateTime started)
     {
@@ -238,14 +244,19 @@ public static class CrossValidation
         {
             foreach (var file in skipped) progress.Warn($"fold {fold}: skipped {file.Path}: {file.Reason}");
             var classes = predictor.Classes;
-            var logits = predictions.Logits;
-            var targets = predictions.Targets;
-            var predicted = logits.argmax(1).data<long>().ToArray();
-            var probabilities = predictions.Probabilities.data<float>().ToArray();
-            var rows = predictions.Items.Select((item, i) => new OutOfFoldPrediction(item.Path, fold, item.Labels[0], classes[(int)predicted[i]],
-                probabilities.AsSpan(i * classes.Count, classes.Count).ToArray())).ToList();
-            var result = new FoldResult(fold, data.Train.Items.Count, predictions.Count,
-                Metrics.Accuracy.Compute(logits, targets), Metrics.MacroF1.Compute(logits, targets), Metrics.Mcc.Compute(logits, targets),
+            var task = predictor.Info.Task;
+            float[] probabilities = predictions.Probabilities.data<float>().ToArray();
+            var rows = predictions.Items.Select((item, i) =>
+            {
+                var row = probabilities.AsSpan(i * classes.Count, classes.Count);
+                int best = 0;
+                for (int c = 1; c < row.Length; c++) if (row[c] > row[best]) best = c;
+                var decided = task.Decide(row, best, predictor.Info.Threshold).Select(c => classes[c]).ToList();
+                return new OutOfFoldPrediction(item.Path, fold, item.Labels, decided, row.ToArray());
+            }).ToList();
+            var metrics = Evaluation.Metrics(predictions, classes.Count);
+            metrics.Remove("loss");
+            var result = new FoldResult(fold, data.Train.Items.Count, predictions.Count, metrics,
                 (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
             return (result, rows);
         }
@@ -275,22 +286,23 @@ public static class CrossValidation
             },
             ["classes"] = cv.Classes,
             ["per_fold"] = cv.Folds,
-            ["accuracy"] = cv.Accuracy,
-            ["macro_f1"] = cv.MacroF1,
-            ["mcc"] = cv.Mcc,
-            ["out_of_fold_accuracy"] = cv.OutOfFold.Count == 0 ? null : cv.OutOfFold.Count(p => p.Actual == p.Predicted) / (double)cv.OutOfFold.Count,
-            ["out_of_fold_confusion_matrix"] = Enumerable.Range(0, cv.Classes.Count).Select(a => Enumerable.Range(0, cv.Classes.Count).Select(p => confusion[a, p]).ToArray()).ToArray(),
+            ["task"] = cv.Task.Name,
+            ["out_of_fold_exact_match"] = cv.OutOfFold.Count == 0 ? null : cv.OutOfFold.Count(p => p.Correct) / (double)cv.OutOfFold.Count,
+            ["out_of_fold_confusion_matrix"] = confusion is null ? null
+                : Enumerable.Range(0, cv.Classes.Count).Select(a => Enumerable.Range(0, cv.Classes.Count).Select(p => confusion[a, p]).ToArray()).ToArray(),
         };
+        foreach (string metric in cv.MetricNames) doc[metric] = cv.Mean(metric);
         var run = new RunFolder(cv.OutputFolder);
         AtomicFile.WriteAllText(run.CrossValidationJson, JsonSerializer.Serialize(doc, LumenJson.Options));
 
         var csv = new StringBuilder();
         csv.AppendLine(Files.Csv.Row(new[] { "file", "fold", "actual", "predicted" }.Concat(cv.Classes.Select(c => "p_" + c))));
         foreach (var p in cv.OutOfFold)
-            csv.AppendLine(Files.Csv.Row(new[] { p.Path, p.Fold.ToString(CultureInfo.InvariantCulture), p.Actual, p.Predicted }
+            csv.AppendLine(Files.Csv.Row(new[] { p.Path, p.Fold.ToString(CultureInfo.InvariantCulture), string.Join(";", p.Actual), string.Join(";", p.Predicted) }
                 .Concat(p.Probabilities.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)))));
         AtomicFile.WriteAllText(run.OutOfFoldCsv, csv.ToString());
-        InterpretationPlots.ConfusionMatrix(confusion, cv.Classes, title: $"Out-of-fold confusion matrix ({cv.Folds.Count} folds)")
-            .SavePng(run.ConfusionMatrixPlot);
+        if (confusion is not null)
+            InterpretationPlots.ConfusionMatrix(confusion, cv.Classes, title: $"Out-of-fold confusion matrix ({cv.Folds.Count} folds)")
+                .SavePng(run.ConfusionMatrixPlot);
     }
 }

@@ -96,22 +96,17 @@ public class HostileModelFileTests(HostileFilesFixture files) : IClassFixture<Ho
     public void VersionOneFilesKeepTheirTaskAndUnknownTasksAreRefused()
     {
         // Version 1 said multi-label with a flag; such files still load as the task they hold.
-        string old = Write("v1.lumen", WithInfo(i =>
+        foreach (var (flag, task) in new[] { (true, ImageTask.MultiLabel), (false, ImageTask.SingleLabel) })
         {
-            i.Remove("Task");
-            i["Version"] = 1;
-            i["MultiLabel"] = true;
-        }));
-        using (var loaded = ModelFile.Load(old))
-            Assert.Same(ImageTask.MultiLabel, loaded.Info.Task);
-        string plain = Write("v1-single.lumen", WithInfo(i =>
-        {
-            i.Remove("Task");
-            i["Version"] = 1;
-            i["MultiLabel"] = false;
-        }));
-        using (var loaded = ModelFile.Load(plain))
-            Assert.Same(ImageTask.SingleLabel, loaded.Info.Task);
+            string old = Write($"v1-{task.Name}.lumen", WithInfo(i =>
+            {
+                i.Remove("Task");
+                i["Version"] = 1;
+                i["MultiLabel"] = flag;
+            }));
+            using var loaded = ModelFile.Load(old);
+            Assert.Same(task, loaded.Info.Task);
+        }
 
         Assert.Contains("unknown task 'segmentation'", Refused("task.lumen", WithInfo(i => i["Task"] = "segmentation")));
         Assert.Contains("lacks the model's spec, classes, task", Refused("no-task.lumen", WithInfo(i => i.Remove("Task"))));

@@ -70,17 +70,18 @@ public class CrossValidationTests
             Assert.Equal(6, fold.ValidImages);
             Assert.Equal((4, 1), (fold.BatchSize, fold.Epochs));
             var rows = result.OutOfFold.Where(p => p.Fold == fold.Fold).ToList();
-            Assert.Equal(rows.Count(p => p.Actual == p.Predicted) / (double)rows.Count, fold.Accuracy, 9);
+            Assert.Equal(rows.Count(p => p.Correct) / (double)rows.Count, fold.Metrics["accuracy"], 9);
             Assert.True(File.Exists(fold.ModelPath));
         }
-        var accuracies = result.Folds.Select(f => f.Accuracy).ToList();
+        var accuracies = result.Folds.Select(f => f.Metrics["accuracy"]).ToList();
         double mean = accuracies.Average();
-        Assert.Equal(mean, result.Accuracy.Mean, 9);
-        Assert.Equal(Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / 2), result.Accuracy.Sd, 9);
+        Assert.Equal(mean, result.Summary.Mean, 9);
+        Assert.Equal(Math.Sqrt(accuracies.Sum(a => (a - mean) * (a - mean)) / 2), result.Mean("accuracy").Sd, 9);
+        Assert.Equal(new[] { "error_rate", "accuracy", "f1_score", "matthews_corrcoef" }, result.MetricNames);
 
         var cv = JsonNode.Parse(File.ReadAllText(dir.File("cv", "cv.json")))!;
         Assert.Equal(3, cv["per_fold"]!.AsArray().Count);
-        Assert.Equal(result.Accuracy.Mean, cv["accuracy"]!["mean"]!.GetValue<double>(), 9);
+        Assert.Equal(result.Summary.Mean, cv["accuracy"]!["mean"]!.GetValue<double>(), 9);
         Assert.Equal(18, cv["out_of_fold_confusion_matrix"]!.AsArray().SelectMany(r => r!.AsArray()).Sum(v => v!.GetValue<long>()));
         var csv = File.ReadAllLines(dir.File("cv", "oof.csv"));
         Assert.Equal("file,fold,actual,predicted,p_blue,p_green,p_red", csv[0]);
@@ -165,7 +166,7 @@ public class CrossValidationTests
         File.Delete(dir.File("cv", "fold-3", "cv-fold.json"));  // as if the run had stopped during fold 3
 
         var resumed = CrossValidation.Run(Request(dir, resume: true));
-        Assert.Equal(first.Folds.Take(2).Select(f => f.Accuracy), resumed.Folds.Take(2).Select(f => f.Accuracy));
+        Assert.Equal(first.Folds.Take(2).Select(f => f.Metrics["accuracy"]), resumed.Folds.Take(2).Select(f => f.Metrics["accuracy"]));
         Assert.All(resumed.Folds.Take(2), f => Assert.Equal(stamp, File.GetLastWriteTimeUtc(f.ModelPath)));
         Assert.NotEqual(stamp, File.GetLastWriteTimeUtc(resumed.Folds[2].ModelPath));  // fold 3 was trained again
         Assert.Equal(12, resumed.OutOfFold.Count);
@@ -174,17 +175,25 @@ public class CrossValidationTests
         Assert.Equal(OptionName.Resume, otherFolds.Option);
     }
 
+    [Trait("Category", Category.Slow)]
     [Fact]
-    public void MultiLabelDataIsRefusedBeforeTraining()
+    public void MultiLabelDataIsCrossValidatedWithItsOwnMetrics()
     {
         using var dir = new TempFolder();
         dir.AddClasses(new[] { "a", "b" }, 4, size: 32, prefix: "data");
-        File.WriteAllLines(dir.File("labels.csv"), new[] { "file,labels" }.Concat(Directory.GetFiles(dir.File("data"), "*.png", SearchOption.AllDirectories)
+        File.WriteAllLines(dir.File("labels.csv"), new[] { "file,labels" }.Concat(Directory.GetFiles(dir.File("data"), "*.png", SearchOption.AllDirectories).Order()
             .Select((f, i) => $"{Path.GetRelativePath(dir.File("data"), f)},{(i % 2 == 0 ? "a b" : "a")}")));
-        var request = Request(dir);
-        var e = Assert.Throws<DataException>(() => CrossValidation.Run(request with { Recipe = request.Recipe with { Data = new DataSource(dir.File("data")) { Csv = dir.File("labels.csv") } } }));
-        Assert.Contains("single-label", e.Message);
-        Assert.False(File.Exists(dir.File("cv", "fold-1", "model.lumen")));
+        var request = Request(dir) with { Folds = 2 };
+        var result = CrossValidation.Run(request with { Recipe = request.Recipe with { Data = new DataSource(dir.File("data")) { Csv = dir.File("labels.csv") } } });
+        Assert.Same(Lumen.Tasks.ImageTask.MultiLabel, result.Task);
+        Assert.Equal(new[] { "accuracy_multi", "f1_samples" }, result.MetricNames);
+        Assert.Equal(8, result.OutOfFold.Count);
+        Assert.Contains(result.OutOfFold, p => p.Actual.Count == 2);
+        Assert.Null(result.Confusion());  // no confusion matrix for label sets
+        var cv = JsonNode.Parse(File.ReadAllText(dir.File("cv", "cv.json")))!;
+        Assert.Equal("multi-label", cv["task"]!.GetValue<string>());
+        Assert.Equal(result.Summary.Mean, cv["accuracy_multi"]!["mean"]!.GetValue<double>(), 9);
+        Assert.False(File.Exists(dir.File("cv", "confusion_matrix.png")));
     }
 }
 
