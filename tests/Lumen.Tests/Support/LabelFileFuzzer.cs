@@ -31,7 +31,7 @@ internal sealed class LabelFileFuzzer(byte[] original, int seed)
     /// <summary>Case <paramref name="number"/> (reproducible on its own).</summary>
     public Case Make(int number)
     {
-        var random = new Random(HashCode.Combine(seed, number));
+        var random = new Random(Lumen.Seeds.Mix(seed, number));  // not HashCode.Combine: randomised per process, so --case N would not reproduce
         string mutation = Mutations[random.Next(Mutations.Length)];
         var bytes = original.ToList();
         var lines = Encoding.UTF8.GetString(original).Split('\n').ToList();

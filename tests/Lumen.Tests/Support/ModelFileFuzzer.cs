@@ -30,7 +30,7 @@ internal sealed class ModelFileFuzzer(byte[] original, int seed, int bombMegabyt
     /// <summary>Case <paramref name="number"/> (reproducible on its own).</summary>
     public Case Make(int number)
     {
-        var random = new Random(HashCode.Combine(seed, number));
+        var random = new Random(Lumen.Seeds.Mix(seed, number));  // not HashCode.Combine: randomised per process, so --case N would not reproduce
         string mutation = Mutations[random.Next(Mutations.Length)];
         byte[] bytes = mutation switch
         {
@@ -104,7 +104,7 @@ internal sealed class ModelFileFuzzer(byte[] original, int seed, int bombMegabyt
             using var memory = new MemoryStream();
             using (var zip = new ZipArchive(memory, ZipArchiveMode.Create, leaveOpen: true))
                 for (int i = 0; i < entries.Count; i++)
-                    using (var s = zip.CreateEntry(entries[i].Name, CompressionLevel.Fastest).Open())
+                    using (var s = Entry(zip, entries[i].Name, CompressionLevel.Fastest))
                     {
                         if (i != pick) { s.Write(entries[i].Bytes); continue; }
                         var zeros = new byte[1 << 20];
@@ -268,8 +268,16 @@ internal sealed class ModelFileFuzzer(byte[] original, int seed, int bombMegabyt
         using var memory = new MemoryStream();
         using (var zip = new ZipArchive(memory, ZipArchiveMode.Create, leaveOpen: true))
             foreach (var (name, bytes) in entries)
-                using (var s = zip.CreateEntry(name, name.EndsWith(".safetensors", StringComparison.Ordinal) ? CompressionLevel.NoCompression : level).Open())
+                using (var s = Entry(zip, name, name.EndsWith(".safetensors", StringComparison.Ordinal) ? CompressionLevel.NoCompression : level))
                     s.Write(bytes);
         return memory.ToArray();
+    }
+
+    /// <summary>A new entry dated like every other, so a case's bytes depend on its seed and number only (not on the clock).</summary>
+    private static Stream Entry(ZipArchive zip, string name, CompressionLevel level)
+    {
+        var entry = zip.CreateEntry(name, level);
+        entry.LastWriteTime = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        return entry.Open();
     }
 }
