@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 
 namespace Lumen.Tests;
 
-/// <summary>The README's C# blocks are <see cref="ReadmeExamples"/>'s regions, so they compile.</summary>
+/// <summary>The C# blocks of the README and docs/ are <see cref="ReadmeExamples"/>'s regions, so they compile.</summary>
 public class ReadmeTests
 {
     private static string Root() => Lumen.Tests.Support.Repo.Root;
@@ -19,7 +19,9 @@ public class ReadmeTests
     public void EveryCSharpBlockOfTheReadmeIsACompiledExample()
     {
         string root = Root();
-        var readme = Regex.Matches(File.ReadAllText(Path.Combine(root, "README.md")), "```csharp\n(.*?)```", RegexOptions.Singleline)
+        // The README and the pages of docs/ it links to.
+        var pages = Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Prepend(Path.Combine(root, "README.md"));
+        var readme = pages.SelectMany(page => Regex.Matches(File.ReadAllText(page), "```csharp\n(.*?)```", RegexOptions.Singleline))
             .Select(m => Normalise(m.Groups[1].Value.Split('\n'))).ToList();
         var source = File.ReadAllLines(Path.Combine(root, "tests", "Lumen.Tests", "Docs", "ReadmeExamples.cs"));
         var examples = new Dictionary<string, string>();
