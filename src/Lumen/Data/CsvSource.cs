@@ -26,7 +26,7 @@ public static class CsvSource
         string path = Path.IsPathRooted(csvPath) || !File.Exists(Path.Combine(folder, csvPath)) ? Path.GetFullPath(csvPath) : Path.Combine(folder, csvPath);
         if (!File.Exists(path)) throw new DataException($"labels file '{csvPath}' does not exist (looked in '{folder}' and the current folder)");
 
-        var rows = Csv.ReadFile(path).Where(r => r.Cells.Any(c => !string.IsNullOrWhiteSpace(c))).ToList();
+        var rows = Csv.ReadFile(path);
         if (rows.Count < 2) throw new DataException($"labels file '{path}' has no rows after its header (expected 'file,label' then one row per image)");
         string[] header = rows[0].Cells;
         if (header.Length < 2) throw new DataException($"labels file '{path}' line {rows[0].Line}: expected a header with at least two columns (file,label), got '{string.Join(",", header)}'");

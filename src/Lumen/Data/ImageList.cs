@@ -20,7 +20,7 @@ public static class ImageList
     {
         folder = Path.GetFullPath(folder);
         if (!File.Exists(csvPath)) throw new DataException($"image list '{csvPath}' does not exist");
-        var rows = Csv.ReadFile(csvPath).Where(r => r.Cells.Any(c => !string.IsNullOrWhiteSpace(c))).ToList();
+        var rows = Csv.ReadFile(csvPath);
         if (rows.Count < 2) throw new DataException($"image list '{csvPath}' has no rows after its header (expected a header, then one image path per row)");
         var files = new List<string>();
         var missing = new List<UnreadableFile>();

@@ -25,13 +25,13 @@ public static class Csv
     /// <summary>One row as it is written, without its line break.</summary>
     public static string Row(IEnumerable<string> cells) => string.Join(",", cells.Select(Cell));
 
-    /// <summary>The rows of <paramref name="text"/> (a header is a row like the others); blank lines are skipped.</summary>
+    /// <summary>The rows of <paramref name="text"/> (a header is a row like the others); blank rows (no cell but white space) are skipped.</summary>
     public static IEnumerable<CsvRow> Parse(string text)
     {
         var cells = new List<string>();
         var cell = new StringBuilder();
         int line = 1, rowLine = 1, i = 0;
-        bool quoted = false, any = false;
+        bool quoted = false;
         while (i < text.Length)
         {
             char c = text[i++];
@@ -49,38 +49,31 @@ public static class Csv
             switch (c)
             {
                 case '"':
-                    quoted = any = true;
+                    quoted = true;
                     break;
                 case ',':
                     cells.Add(cell.ToString());
                     cell.Clear();
-                    any = true;
                     break;
                 case '\r' when i < text.Length && text[i] == '\n':
                     break;
                 case '\n':
-                    if (any || cell.Length > 0)
-                    {
-                        cells.Add(cell.ToString());
-                        yield return new CsvRow(rowLine, cells.ToArray(), i, true);
-                    }
+                    cells.Add(cell.ToString());
+                    if (!IsBlank(cells)) yield return new CsvRow(rowLine, cells.ToArray(), i, true);
                     cells.Clear();
                     cell.Clear();
-                    any = false;
                     rowLine = ++line;
                     break;
                 default:
                     cell.Append(c);
-                    any = true;
                     break;
             }
         }
-        if (any || cell.Length > 0)
-        {
-            cells.Add(cell.ToString());
-            yield return new CsvRow(rowLine, cells.ToArray(), text.Length, false);
-        }
+        cells.Add(cell.ToString());
+        if (!IsBlank(cells)) yield return new CsvRow(rowLine, cells.ToArray(), text.Length, false);
     }
+
+    private static bool IsBlank(List<string> cells) => cells.All(string.IsNullOrWhiteSpace);
 
     /// <summary>The rows of the file at <paramref name="path"/> (UTF-8, with or without a byte-order mark).</summary>
     public static IReadOnlyList<CsvRow> ReadFile(string path) => Parse(File.ReadAllText(path)).ToList();
