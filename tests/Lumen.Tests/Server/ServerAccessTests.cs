@@ -152,17 +152,17 @@ public class ServerAccessTests(ServedModelFixture model) : IClassFixture<ServedM
     [Fact]
     public async Task AClientOverItsConcurrencyCapIsRefusedAtOnce()
     {
-        // Each prediction waits a second for a batch to fill, so the first is still in progress
-        // when the second arrives.
+        // Each prediction waits 5 s for a batch to fill, so the first is still in progress when the
+        // second arrives a second later (with 300 ms and 1 s, a loaded CI machine sent the second first).
         var (app, url) = await Start(o =>
         {
             o.ConcurrentRequestsPerClient = 1;
-            o.BatchWait = TimeSpan.FromSeconds(1);
+            o.BatchWait = TimeSpan.FromSeconds(5);
         });
         await using var _ = app;
         using var client = Client(url);
         var first = client.PostAsync("/api/predict", Image());
-        await Task.Delay(300);
+        await Task.Delay(1000);
         var second = await client.PostAsync("/api/predict", Image());
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.Contains("1 at a time", (await Problem(second)).GetProperty("detail").GetString());
