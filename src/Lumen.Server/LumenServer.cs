@@ -147,10 +147,84 @@ public static class LumenServer
             .WithSummary("Classify an image: multipart field 'file', or the raw image bytes as the body")
             .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .DisableAntiforgery();
+        app.MapPost("/api/segment", (HttpContext context, bool? overlay) => Segment(context, overlay ?? false, predictor, options))
+            .WithSummary("Segment an image (segmentation models): multipart field 'file', or the raw image bytes as the body; the mask has the image's size")
+            .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .DisableAntiforgery();
+    }
+
+    /// <summary>One segmentation at a time: a pass already uses every core, and a large upload's probabilities are resampled to its full size.</summary>
+    private static readonly SemaphoreSlim Segmenter = new(1);
+
+    private static async Task<Results<Ok<SegmentationResponse>, ProblemHttpResult>> Segment(HttpContext context, bool overlay, Predictor predictor, ServerOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        if (!predictor.Info.Task.PerPixel)
+            return Problem(409, "Not a segmentation model", $"the served model is a {predictor.Info.Task.Name} classifier; POST the image to /api/predict");
+        var (bytes, name, problem) = await ReadUploadAsync(context, options);
+        if (problem is not null) return problem;
+        await Segmenter.WaitAsync(context.RequestAborted);
+        try
+        {
+            var (prediction, image) = predictor.PredictMask(bytes!, name, options.MaxPixels);
+            var mask = prediction.Mask;
+            return TypedResults.Ok(new SegmentationResponse(mask.Width, mask.Height,
+                prediction.Classes.Select((c, i) => new ClassArea(c, Math.Round(prediction.AreaFractions[i], 6))).ToList(),
+                Convert.ToBase64String(mask.EncodePng(binary: prediction.Classes.Count == 2)), Path.GetFileName(options.ModelPath),
+                Math.Round(clock.Elapsed.TotalMilliseconds, 1), overlay ? Convert.ToBase64String(mask.Overlay(image).EncodePng()) : null));
+        }
+        catch (ImageDecodeException e)
+        {
+            bool unsupported = e.Failure == DecodeFailure.UnsupportedFormat;
+            return Problem(unsupported ? 415 : 400, unsupported ? "Unsupported media type" : "Unreadable image", e.Reason);
+        }
+        finally
+        {
+            Segmenter.Release();
+        }
+    }
+
+    /// <summary>The upload's bytes and name, or the problem that stops the request (too large, unreadable form, empty).</summary>
+    private static async Task<(byte[]? Bytes, string Name, ProblemHttpResult? Problem)> ReadUploadAsync(HttpContext context, ServerOptions options)
+    {
+        if (context.Request.ContentLength > options.MaxRequestBytes)
+        {
+            // The body is left unread, so this connection cannot carry another request: say so, or the
+            // client reuses it and its next request fails with a broken pipe (found by bench … serve-soak).
+            context.Response.Headers.Connection = "close";
+            return (null, "", Problem(413, "Payload too large", $"the request has {context.Request.ContentLength:N0} bytes; the limit is {options.MaxRequestBytes:N0}"));
+        }
+        byte[]? bytes;
+        string name;
+        try
+        {
+            (bytes, name) = await ReadImageAsync(context, options.MaxRequestBytes);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            context.Response.Headers.Connection = "close";
+            return (null, "", Problem(413, "Payload too large", $"the request is larger than the limit of {options.MaxRequestBytes:N0} bytes"));
+        }
+        catch (InvalidDataException e)
+        {
+            return (null, "", Problem(400, "Bad request", $"the multipart form cannot be read: {e.Message}"));
+        }
+        if (bytes is null)
+        {
+            context.Response.Headers.Connection = "close";
+            return (null, name, Problem(413, "Payload too large", $"the image is larger than the limit of {options.MaxRequestBytes:N0} bytes"));
+        }
+        if (bytes.Length == 0) return (null, name, Problem(400, "No image", "send an image as the multipart field 'file' or as the request body"));
+        return (bytes, name, null);
     }
 
     /// <summary>The HttpContext item where a prediction leaves its batch size for the request log.</summary>
@@ -180,34 +254,10 @@ public static class LumenServer
     private static async Task<Results<Ok<PredictionResponse>, ProblemHttpResult>> Predict(HttpContext context, bool gradCam, Predictor predictor, PredictionQueue queue, ServerOptions options)
     {
         var clock = Stopwatch.StartNew();
-        if (context.Request.ContentLength > options.MaxRequestBytes)
-        {
-            // The body is left unread, so this connection cannot carry another request: say so, or the
-            // client reuses it and its next request fails with a broken pipe (found by bench … serve-soak).
-            context.Response.Headers.Connection = "close";
-            return Problem(413, "Payload too large", $"the request has {context.Request.ContentLength:N0} bytes; the limit is {options.MaxRequestBytes:N0}");
-        }
-        byte[]? bytes;
-        string name;
-        try
-        {
-            (bytes, name) = await ReadImageAsync(context, options.MaxRequestBytes);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == 413)
-        {
-            context.Response.Headers.Connection = "close";
-            return Problem(413, "Payload too large", $"the request is larger than the limit of {options.MaxRequestBytes:N0} bytes");
-        }
-        catch (InvalidDataException e)
-        {
-            return Problem(400, "Bad request", $"the multipart form cannot be read: {e.Message}");
-        }
-        if (bytes is null)
-        {
-            context.Response.Headers.Connection = "close";
-            return Problem(413, "Payload too large", $"the image is larger than the limit of {options.MaxRequestBytes:N0} bytes");
-        }
-        if (bytes.Length == 0) return Problem(400, "No image", "send an image as the multipart field 'file' or as the request body");
+        if (predictor.Info.Task.PerPixel)
+            return Problem(409, "A segmentation model", "the served model segments images; POST the image to /api/segment for its mask");
+        var (bytes, name, problem) = await ReadUploadAsync(context, options);
+        if (problem is not null) return problem;
 
         Imaging.RgbImage prepared;
         // A decode may hold MaxPixels × 8 bytes for a moment; as many at once as there are cores bounds
@@ -216,7 +266,7 @@ public static class LumenServer
         try
         {
             // The name is only used in messages, never as a path.
-            prepared = predictor.Prepare(bytes, name, options.MaxPixels);
+            prepared = predictor.Prepare(bytes!, name, options.MaxPixels);
         }
         catch (ImageDecodeException e)
         {

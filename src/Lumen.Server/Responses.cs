@@ -16,12 +16,27 @@ public sealed record ClassScore(string Label, float Probability);
 public sealed record PredictionResponse(string Label, float Probability, IReadOnlyList<ClassScore> Probabilities, IReadOnlyList<string> Labels,
     string Model, double ElapsedMs, string? Gradcam);
 
+/// <summary>One class's share of an image's pixels.</summary>
+/// <param name="Label">The class.</param>
+/// <param name="Fraction">Its pixels over all the image's pixels.</param>
+public sealed record ClassArea(string Label, double Fraction);
+
+/// <summary>The answer of <c>POST /api/segment</c> (segmentation models).</summary>
+/// <param name="Width">The image's width in pixels (the mask's).</param>
+/// <param name="Height">The image's height in pixels.</param>
+/// <param name="Areas">Every class's share of the pixels, in class order (the first is the background).</param>
+/// <param name="Mask">The mask as a base64 greyscale PNG of the image's size: 0/255 for two classes, class indices otherwise.</param>
+/// <param name="Model">The served model file's name.</param>
+/// <param name="ElapsedMs">Time spent on this request in the server, in milliseconds.</param>
+/// <param name="Overlay">With <c>?overlay=true</c>: the image with the mask drawn over it, a base64 PNG; otherwise null.</param>
+public sealed record SegmentationResponse(int Width, int Height, IReadOnlyList<ClassArea> Areas, string Mask, string Model, double ElapsedMs, string? Overlay);
+
 /// <summary>The answer of <c>GET /api/model</c>.</summary>
 /// <param name="Model">The model file's name.</param>
 /// <param name="Architecture">The network (e.g. resnet18).</param>
 /// <param name="Weights">Where the pretrained body came from.</param>
 /// <param name="Classes">Class names in output order.</param>
-/// <param name="Task">What the model predicts: single-label or multi-label (independent sigmoid labels).</param>
+/// <param name="Task">What the model predicts: single-label, multi-label (independent sigmoid labels) or segmentation (a class per pixel: POST /api/segment).</param>
 /// <param name="Threshold">Multi-label decision threshold.</param>
 /// <param name="Metrics">Validation metrics recorded at export.</param>
 /// <param name="Trained">When the model file was written (UTC).</param>

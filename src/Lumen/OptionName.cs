@@ -19,6 +19,9 @@ public enum OptionName
     /// <summary>The time a budgeted run may take.</summary>
     Budget,
 
+    /// <summary>The file naming a segmentation's classes (codes.txt or a class_dict.csv colour map).</summary>
+    Codes,
+
     /// <summary>Images shown in a batch grid.</summary>
     Count,
 
@@ -66,6 +69,9 @@ public enum OptionName
 
     /// <summary>Largest perspective warp.</summary>
     MaxWarp,
+
+    /// <summary>The folder of segmentation masks.</summary>
+    Masks,
 
     /// <summary>Models trained per cross-validation fold.</summary>
     Members,

@@ -15,10 +15,17 @@ internal sealed class DataCommand : Command<DataSettings>
         var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var audit = dls.Audit;
 
-        var table = new Table().Title($"{Markup.Escape(dls.Folder)}").AddColumns("class", "train", "valid", "total");
-        foreach (var c in audit.Counts) table.AddRow(Markup.Escape(c.Label), c.Train.ToString(), c.Valid.ToString(), c.Total.ToString());
-        table.AddRow("[bold]all images[/]", $"[bold]{dls.Train.Items.Count}[/]", $"[bold]{dls.Valid.Items.Count}[/]",
-            $"[bold]{dls.Train.Items.Count + dls.Valid.Items.Count}[/]");
+        var shares = audit.ClassPixelShares;
+        // For masks, a class's images are those whose mask holds it, and its share of all mask pixels follows.
+        var table = new Table().Title($"{Markup.Escape(dls.Folder)}").AddColumns(new[] { "class", "train", "valid", "total" }.Concat(shares is null ? Array.Empty<string>() : new[] { "pixels" }).ToArray());
+        for (int k = 0; k < audit.Counts.Count; k++)
+        {
+            var c = audit.Counts[k];
+            table.AddRow(new[] { Markup.Escape(c.Label), c.Train.ToString(), c.Valid.ToString(), c.Total.ToString() }
+                .Concat(shares is null ? Array.Empty<string>() : new[] { $"{shares[k]:P1}" }).ToArray());
+        }
+        table.AddRow(new[] { "[bold]all images[/]", $"[bold]{dls.Train.Items.Count}[/]", $"[bold]{dls.Valid.Items.Count}[/]",
+            $"[bold]{dls.Train.Items.Count + dls.Valid.Items.Count}[/]" }.Concat(shares is null ? Array.Empty<string>() : new[] { "" }).ToArray());
         table.Columns[1].RightAligned();
         table.Columns[2].RightAligned();
         table.Columns[3].RightAligned();

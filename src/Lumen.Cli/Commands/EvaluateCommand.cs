@@ -17,6 +17,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     {
         using var predictor = settings.LoadPredictor();
         var items = settings.Select(predictor).Items;
+        if (predictor.Info.Task.PerPixel) return Segmentation(predictor, items, settings.Tta);
         var (predictions, skipped) = ConsoleProgress.Run(progress => Evaluation.Predict(predictor, items, settings.Tta, progress: progress));
         using (predictions)
         {
@@ -36,6 +37,22 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
             }
             Say.Line($"{predictions.Count} image(s) evaluated, {skipped.Count} skipped");
         }
+        return 0;
+    }
+
+    /// <summary>A segmentation scored at each image's own size: the metrics, and the images it did worst on.</summary>
+    private static int Segmentation(Predictor predictor, IReadOnlyList<Lumen.Data.LabelledItem> items, int tta)
+    {
+        var (scored, skipped) = ConsoleProgress.Run(progress => Evaluation.Segment(predictor, items, tta, progress));
+        foreach (var s in skipped) Console.Error.WriteLine($"lumen: skipped '{s.Path}': {s.Reason}");
+        var table = new Table().AddColumns("metric", "value");
+        foreach (var (name, value) in Evaluation.Metrics(scored.Select(s => s.Overlap).ToList())) table.AddRow(name, $"{value:F4}");
+        AnsiConsole.Write(table);
+        var worst = new Table().Title("lowest Dice").AddColumns("image", "dice");
+        foreach (var (item, overlap) in scored.OrderBy(s => s.Overlap.ImageDice()).Take(5))
+            worst.AddRow(Markup.Escape(Path.GetFileName(item.Path)), $"{overlap.ImageDice():F3}");
+        AnsiConsole.Write(worst);
+        Say.Line($"{scored.Count} image(s) evaluated at their own size, {skipped.Count} skipped");
         return 0;
     }
 }

@@ -41,6 +41,14 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         [DefaultValue(16)]
         public int BatchSize { get; init; } = 16;
 
+        [CommandOption("--save-masks <DIR>")]
+        [Description("Segmentation: write each image's mask as <stem>.png of the image's size (0/255 for two classes, class indices otherwise)")]
+        public string? SaveMasks { get; init; }
+
+        [CommandOption("--draw <DIR>")]
+        [Description("Segmentation: write each image with its mask drawn over it as <stem>.png")]
+        public string? Draw { get; init; }
+
         [CommandOption("--resume")]
         [Description("With --out: keep the rows an interrupted run wrote and predict only the other images")]
         public bool Resume { get; init; }
@@ -51,6 +59,9 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         if (settings.Top < 1) throw new LumenException($"--top must be at least 1, got {settings.Top}");
         var files = Inputs(settings);
         using var predictor = settings.LoadPredictor();
+        if (predictor.Info.Task.PerPixel) return Segment(predictor, files, settings, cancellationToken);
+        if (settings.SaveMasks is not null || settings.Draw is not null)
+            throw new LumenException($"--save-masks and --draw need a segmentation model; this one is {predictor.Info.Task.Name} classification");
         var request = new PredictRequest
         {
             Files = files, Output = settings.Out, Top = settings.Top, Resume = settings.Resume, Group = Cluster.Group,
@@ -93,6 +104,28 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
     }
 
     /// <summary>The images to predict: the input file, every image below the input folder, or the rows of the --csv table.</summary>
+    private static int Segment(Predictor predictor, List<string> files, Settings settings, CancellationToken cancellation)
+    {
+        if (settings.SaveMasks is null && settings.Draw is null && settings.Out is null && files.Count > 20)
+            Say.Line("nothing is written without --save-masks, --draw or --out; showing each image's area fractions only");
+        var request = new MaskPredictRequest { Files = files, SaveMasks = settings.SaveMasks, Draw = settings.Draw, Output = settings.Out, Tta = settings.Tta };
+        var result = ConsoleProgress.Run(progress => MaskPredictWorkflow.Run(predictor, request, progress, cancellation));
+        foreach (var (path, error) in result.Skipped) Console.Error.WriteLine($"lumen: skipped '{path}': {error}");
+        if (result.Predicted.Count <= 20)
+        {
+            var table = new Table().AddColumns(new[] { "file" }.Concat(predictor.Classes.Skip(1).Select(c => $"{c} area")).ToArray());
+            foreach (var (path, fractions) in result.Predicted)
+                table.AddRow(new[] { Markup.Escape(Path.GetFileName(path)) }.Concat(fractions.Skip(1).Select(f => $"{f:P1}")).ToArray());
+            AnsiConsole.Write(table);
+        }
+        double seconds = result.Elapsed.TotalSeconds;
+        var written = new[] { (settings.SaveMasks, "masks"), (settings.Draw, "drawings"), (settings.Out, "area table") }
+            .Where(w => w.Item1 is not null).Select(w => $"{w.Item2} in {Path.GetFullPath(w.Item1!)}").ToList();
+        Say.Line($"{result.Predicted.Count} image(s) segmented in {seconds:F1} s ({result.Predicted.Count / Math.Max(seconds, 1e-9):F1} img/s), {result.Skipped.Count} skipped"
+                 + (written.Count > 0 ? "; " + string.Join(", ", written) : ""));
+        return result.Predicted.Count == 0 ? 1 : 0;
+    }
+
     private static List<string> Inputs(Settings settings)
     {
         if (settings.Csv is { } table)

@@ -21,6 +21,14 @@ internal class DataSettings : CommandSettings
     [Description("Labels from file names: group 1 of this regular expression, e.g. '^(.+)_\\d+\\.jpg$'")]
     public string? LabelRegex { get; init; }
 
+    [CommandOption("--masks <DIR>")]
+    [Description("Segmentation: folder of masks named like the images (binary, class indices with --codes, or colours with a class_dict.csv); a folder holding images/ and masks/ is recognised without it")]
+    public string? Masks { get; init; }
+
+    [CommandOption("--codes <FILE>")]
+    [Description("Segmentation classes: codes.txt (one name per line, pixel value = line) or class_dict.csv (name,r,g,b); default: found beside the data, else binary")]
+    public string? Codes { get; init; }
+
     [CommandOption("--valid-pct <PCT>")]
     [Description("Fraction of each class held out for validation (default 0.2; 0 trains on every image and reports no validation metrics)")]
     [DefaultValue(0.2)]
@@ -32,9 +40,8 @@ internal class DataSettings : CommandSettings
     public int Seed { get; init; } = 42;
 
     [CommandOption("--size <PIXELS>")]
-    [Description("Side of the square images given to the model (default 224)")]
-    [DefaultValue(224)]
-    public int Size { get; init; } = 224;
+    [Description("Side of the square images given to the model (default 224; 128 for segmentation)")]
+    public int? Size { get; init; }
 
     [CommandOption("--resize <METHOD>")]
     [Description("crop (default), squish or pad")]
@@ -59,7 +66,7 @@ internal class DataSettings : CommandSettings
     public int? BatchSize { get; init; }
 
     /// <summary>Where the images come from, as given on the command line.</summary>
-    public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex };
+    public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex, Masks = Masks, Codes = Codes };
 
     /// <summary>Resolves the folder (or dataset name) and loads it with <paramref name="options"/>.</summary>
     public ImageDataLoaders Load(DataOptions options, IProgressReporter progress, TorchSharp.torch.Device? device = null) =>
@@ -73,7 +80,7 @@ internal class DataSettings : CommandSettings
         if (FlipVert) aug = aug with { FlipVert = true };
         var options = new DataOptions
         {
-            Item = new ItemTransform(Size, method: Resize.ToLowerInvariant() switch
+            Item = new ItemTransform(Size ?? ToDataSource().DefaultSize, method: Resize.ToLowerInvariant() switch
             {
                 "crop" => ResizeMethod.Crop,
                 "squish" => ResizeMethod.Squish,

@@ -17,6 +17,14 @@ internal class ScoringSettings : ModelSettings
     [Description("Labels from a CSV instead of folders")]
     public string? Csv { get; init; }
 
+    [CommandOption("--masks <DIR>")]
+    [Description("Segmentation models: the masks of the images (default: the folder's masks/, beside images/)")]
+    public string? Masks { get; init; }
+
+    [CommandOption("--codes <FILE>")]
+    [Description("Segmentation models: the masks' classes (codes.txt or class_dict.csv; default: found beside the data)")]
+    public string? Codes { get; init; }
+
     [CommandOption("--split <WHICH>")]
     [Description("Which images to score: all (default), valid (only those the model was validated on) or unseen (all it was not trained on)")]
     [DefaultValue("all")]
@@ -38,7 +46,7 @@ internal class ScoringSettings : ModelSettings
             "unseen" => ScoreSplit.Unseen,
             _ => throw new LumenException($"--split must be all, valid or unseen, got '{Split}'"),
         };
-        var scored = Evaluation.SelectSplit(predictor, Evaluation.LabelledItems(predictor, Folder, Csv), split);
+        var scored = Evaluation.SelectSplit(predictor, Evaluation.LabelledItems(predictor, Folder, Csv, Masks, Codes), split);
         if (scored.TrainedOnWarning(split) is { } warning) Say.Warning($"{warning} (--split valid, --split unseen)");
         if (predictor.Images is null)
             Say.Warning($"'{Model}' does not record which images it was trained on (an older Lumen wrote it): if this folder holds training images, the metrics are optimistic");

@@ -32,6 +32,18 @@ public sealed class BatchAugmenter
     /// </summary>
     public Tensor Apply(Tensor images, Random random)
     {
+        var (augmented, _) = Apply(images, null, random);
+        return augmented;
+    }
+
+    /// <summary>
+    /// As <see cref="Apply(Tensor, Random)"/>, moving <paramref name="masks"/> (N×H×W class indices, or
+    /// null) with their images: the same geometry, nearest-neighbour sampling and the same fill outside
+    /// the frame (class 0 where images get zeros), no lighting. The same seed gives the same images
+    /// with or without masks.
+    /// </summary>
+    public (Tensor Images, Tensor? Masks) Apply(Tensor images, Tensor? masks, Random random)
+    {
         int n = (int)images.shape[0];
         var homographies = new double[n][];
         var brightness = new float[n];
@@ -46,6 +58,9 @@ public sealed class BatchAugmenter
         }
         using var scope = NewDisposeScope();
         Tensor x = anyGeometry ? Resample(images, homographies, _options.PadMode) : images.alias();
+        Tensor? movedMasks = masks is null ? null
+            : anyGeometry ? Resample(masks.unsqueeze(1), homographies, _options.PadMode, GridSampleMode.Nearest).squeeze(1).to(masks.dtype)
+            : masks.alias();
         if (anyLighting)
         {
             Tensor b = tensor(brightness, new long[] { n, 1, 1, 1 }, x.dtype, x.device);
@@ -54,7 +69,7 @@ public sealed class BatchAugmenter
             using var high = (1 - 1e-6).ToScalar();
             x = x.clamp(low, high).logit().add_(b, Scalars.One).mul_(c).sigmoid_();
         }
-        return x.MoveToOuterDisposeScope();
+        return (x.MoveToOuterDisposeScope(), movedMasks?.MoveToOuterDisposeScope());
     }
 
     /// <summary>One image's combined transform: warp ∘ flip ∘ rotate ∘ zoom, as a row-major 3×3 matrix.</summary>
@@ -110,7 +125,7 @@ public sealed class BatchAugmenter
     /// Samples each image through its homography with one grid_sample (bilinear, corners aligned so
     /// pixel centres at the border map exactly: a flip moves column i to column W-1-i).
     /// </summary>
-    internal static Tensor Resample(Tensor images, IReadOnlyList<double[]> homographies, PadMode padMode)
+    internal static Tensor Resample(Tensor images, IReadOnlyList<double[]> homographies, PadMode padMode, GridSampleMode mode = GridSampleMode.Bilinear)
     {
         using var scope = NewDisposeScope();
         long n = images.shape[0], h = images.shape[2], w = images.shape[3];
@@ -131,7 +146,7 @@ public sealed class BatchAugmenter
             PadMode.Border => GridSamplePaddingMode.Border,
             _ => GridSamplePaddingMode.Reflection,
         };
-        Tensor result = F.grid_sample(images.to(ScalarType.Float32), grid, GridSampleMode.Bilinear, padding, align_corners: true);
+        Tensor result = F.grid_sample(images.to(ScalarType.Float32), grid, mode, padding, align_corners: true);
         return result.MoveToOuterDisposeScope();
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Lumen.Augment;
+using Lumen.Data.Masks;
 using Lumen.Imaging;
 using Lumen.Tasks;
 using TorchSharp;
@@ -41,6 +42,8 @@ public sealed class DataLoader
             throw new ArgumentException($"expected {items.Count} sample weights, got {sampleWeights.Count}", nameof(sampleWeights));
         _sampleWeights = sampleWeights;
         options.Validate();
+        if (items.Any(i => i.Mask is not null) && items.Any(i => i.Mask is null))
+            throw new ArgumentException("either every item has a mask or none has", nameof(items));
         Items = items;
         Vocab = vocab;
         Task = task;
@@ -54,6 +57,9 @@ public sealed class DataLoader
 
     /// <summary>The options the loader was built with.</summary>
     public DataOptions Options => _options;
+
+    /// <summary>True when the items carry masks (segmentation): batches' targets are the masks, moved with the images.</summary>
+    public bool HasMasks => Items.Count > 0 && Items[0].Mask is not null;
 
     /// <summary>The device batches are placed on.</summary>
     public Device Device => _device;
@@ -132,7 +138,7 @@ public sealed class DataLoader
         int[] order = EpochOrder(epoch);
         int batches = BatchCount;
 
-        var channel = Channel.CreateBounded<(RgbImage[] Images, LabelledItem[] Items)>(
+        var channel = Channel.CreateBounded<(RgbImage[] Images, ClassMask[]? Masks, LabelledItem[] Items)>(
             new BoundedChannelOptions(_options.Loader.Prefetch) { SingleReader = true, SingleWriter = true });
         using var cancel = new CancellationTokenSource();
         Task producer = System.Threading.Tasks.Task.Run(async () =>
@@ -144,15 +150,18 @@ public sealed class DataLoader
                     var indices = BatchIndices(order, b);
                     int count = indices.Count;
                     var images = new RgbImage[count];
+                    var masks = HasMasks ? new ClassMask[count] : null;
                     var items = new LabelledItem[count];
                     Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Loader.Workers, CancellationToken = cancel.Token }, k =>
                     {
                         int index = indices[k];
                         items[k] = Items[index];
                         Random? random = Training ? new Random(Seeds.Derive(_options.Seed, SeedStream.ItemTransform, epoch, index)) : null;
-                        images[k] = _transform.Apply(LoadSource(Items[index].Path), random);
+                        RgbImage source = LoadSource(Items[index].Path);
+                        if (masks is null) images[k] = _transform.Apply(source, random);
+                        else (images[k], masks[k]) = _transform.Apply(source, Items[index].Mask!.Read(_transform.SourceShortSide), random);
                     });
-                    await channel.Writer.WriteAsync((images, items), cancel.Token);
+                    await channel.Writer.WriteAsync((images, masks, items), cancel.Token);
                 }
                 channel.Writer.Complete();
             }
@@ -167,7 +176,7 @@ public sealed class DataLoader
             for (int b = startBatch; b < batches; b++)
             {
                 var raw = ReadNext(channel.Reader);
-                yield return Collate(raw.Images, raw.Items, new Random(Seeds.Derive(_options.Seed, SeedStream.BatchAugment, epoch, b)));
+                yield return Collate(raw.Images, raw.Masks, raw.Items, new Random(Seeds.Derive(_options.Seed, SeedStream.BatchAugment, epoch, b)));
             }
         }
         finally
@@ -199,7 +208,7 @@ public sealed class DataLoader
         return order;
     }
 
-    private static (RgbImage[] Images, LabelledItem[] Items) ReadNext(ChannelReader<(RgbImage[], LabelledItem[])> reader)
+    private static (RgbImage[] Images, ClassMask[]? Masks, LabelledItem[] Items) ReadNext(ChannelReader<(RgbImage[], ClassMask[]?, LabelledItem[])> reader)
     {
         try
         {
@@ -223,12 +232,17 @@ public sealed class DataLoader
         return image;
     }
 
-    /// <summary>Stacks images into a batch on the device, augments (training) and normalises.</summary>
-    internal Batch Collate(IReadOnlyList<RgbImage> images, IReadOnlyList<LabelledItem> items, Random random)
+    /// <summary>
+    /// Stacks images into a batch on the device, augments (training) and normalises. Masks, when the
+    /// items have them, are the targets: stacked (N×H×W class indices) and moved by the same
+    /// augmentation as their images.
+    /// </summary>
+    internal Batch Collate(IReadOnlyList<RgbImage> images, IReadOnlyList<ClassMask>? masks, IReadOnlyList<LabelledItem> items, Random random)
     {
         using var scope = NewDisposeScope();
-        Tensor x = _options.Preprocessing.Batch(images, _device, _augmenter is null ? null : rgb => _augmenter.Apply(rgb, random));
-        Tensor y = Task.Targets(items, Vocab, _device);
+        Tensor? stacked = masks is null ? null : MaskTensor.Stack(masks, _device);
+        var (x, y) = _options.Preprocessing.Batch(images, stacked, _device, _augmenter is null ? null : (rgb, m) => _augmenter.Apply(rgb, m, random));
+        y ??= Task.Targets(items, Vocab, _device);
         return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
     }
 }

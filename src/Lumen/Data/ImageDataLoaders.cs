@@ -71,6 +71,23 @@ public sealed class ImageDataLoaders
         FromListing(CsvSource.Read(csvPath, folder, task), folder, options, device, progress, $"none of the files listed in '{csvPath}' exist under '{Path.GetFullPath(folder)}'", splitter);
 
     /// <summary>
+    /// fastai's <c>SegmentationDataLoaders</c>: every image below <paramref name="images"/> with the mask
+    /// of the same stem in <paramref name="masks"/> (see <see cref="Masks.SegmentationSource"/>); the
+    /// classes come from <paramref name="codes"/> (codes.txt or a class_dict.csv colour map), from such a
+    /// file beside the data, or are background and foreground for binary masks. Split by
+    /// <paramref name="splitter"/> or the options' seeded random split.
+    /// </summary>
+    /// <exception cref="DataException">A mask is missing, extra, unreadable, of the wrong size or holds an unknown class (all listed; nothing loads).</exception>
+    public static ImageDataLoaders FromMasks(string images, string masks, string? codes = null, DataOptions? options = null, Device? device = null,
+        IProgressReporter? progress = null, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null)
+    {
+        var encoding = Masks.SegmentationSource.FindEncoding(Path.GetDirectoryName(Path.GetFullPath(images)) ?? images, masks, codes);
+        var listing = Masks.SegmentationSource.Scan(images, masks, encoding, (options ?? new DataOptions()).Loader.Workers);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(images).TrimEnd(Path.DirectorySeparatorChar)) ?? images;
+        return FromListing(listing, folder, options, device, progress, $"no images found in '{Path.GetFullPath(images)}'", splitter);
+    }
+
+    /// <summary>
     /// fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches
     /// <paramref name="pattern"/> gets group 1 as its label; split by <paramref name="splitter"/> or the
     /// options' seeded random split.
@@ -132,7 +149,7 @@ public sealed class ImageDataLoaders
 
         var items = readable.Select(i => listing.Items[i]).ToList();
         var itemHashes = readable.Select(i => hashes[i]).ToList();
-        var vocab = new Vocabulary(items.SelectMany(i => i.Labels));
+        var vocab = listing.Classes is { } classes ? Vocabulary.InOrder(classes) : new Vocabulary(items.SelectMany(i => i.Labels));
         if (vocab.Count < 2)
             throw new DataException(vocab.Count == 0
                 ? $"no labels found in '{folder}'"
@@ -152,7 +169,7 @@ public sealed class ImageDataLoaders
                 ? $"the validation split of '{folder}' is empty: too few images for a validation fraction of {options.ValidPct}"
                 : $"the validation split of '{folder}' is empty (split {description})");
 
-        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings);
+        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings) with { ClassPixelShares = listing.ClassPixelShares };
         foreach (string warning in audit.Warnings) progress.Warn(warning);
 
         device ??= CPU;
@@ -211,7 +228,8 @@ public sealed class ImageDataLoaders
 
     /// <summary>
     /// A grid of the first <paramref name="count"/> images of a batch as the model sees them (after
-    /// augmentation for the training loader), captioned with their labels: fastai's <c>show_batch</c>.
+    /// augmentation for the training loader), captioned with their labels, or with their masks drawn
+    /// over them for a segmentation: fastai's <c>show_batch</c>.
     /// </summary>
     public RgbImage ShowBatch(int count = 16, bool training = true, int epoch = 0, int cellSize = 160)
     {
@@ -225,7 +243,12 @@ public sealed class ImageDataLoaders
             {
                 Tensor shown = loader.Normalization.Denormalize(batch.Images);
                 for (int i = 0; i < batch.Count && cells.Count < count; i++)
-                    cells.Add(new GridCell(ImageTensor.ToImage(shown[i]), batch.Items[i].LabelText));
+                {
+                    RgbImage image = ImageTensor.ToImage(shown[i]);
+                    // Masks are drawn over their images, as augmented together.
+                    if (loader.HasMasks) image = Masks.MaskTensor.ToMask(batch.Targets[i]).Overlay(image);
+                    cells.Add(new GridCell(image, loader.HasMasks ? Path.GetFileNameWithoutExtension(batch.Items[i].Path) : batch.Items[i].LabelText));
+                }
             }
             if (cells.Count >= count) break;
         }

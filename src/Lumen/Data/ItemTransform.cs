@@ -1,3 +1,4 @@
+using Lumen.Data.Masks;
 using Lumen.Imaging;
 using SkiaSharp;
 
@@ -69,6 +70,40 @@ public sealed class ItemTransform
     {
         SKRect source = SourceRect(image.Width, image.Height, random);
         return Draw(image, source, Size, Method == ResizeMethod.Pad ? PadMode : PadMode.Border);
+    }
+
+    /// <summary>
+    /// Transforms an image and its mask with the same geometry (one random draw): the image as
+    /// <see cref="Apply(RgbImage, Random?)"/>, the mask (given at any size of the same frame, e.g. the
+    /// file's, before <see cref="Shrink"/>) by nearest neighbour with the same fill outside the frame.
+    /// </summary>
+    public (RgbImage Image, ClassMask Mask) Apply(RgbImage image, ClassMask mask, Random? random)
+    {
+        SKRect source = SourceRect(image.Width, image.Height, random);
+        PadMode fill = Method == ResizeMethod.Pad ? PadMode : PadMode.Border;
+        // The same region in the mask's pixels: one nearest-neighbour step from the file's mask.
+        float sx = (float)mask.Width / image.Width, sy = (float)mask.Height / image.Height;
+        var maskSource = SKRect.Create(source.Left * sx, source.Top * sy, source.Width * sx, source.Height * sy);
+        return (Draw(image, source, Size, fill), mask.Sample(maskSource, Size, Size, fill));
+    }
+
+    /// <summary>
+    /// The deterministic input for a per-pixel model, and the region of <paramref name="image"/> it
+    /// shows: the whole frame at the training scale for <see cref="ResizeMethod.Crop"/> (its short side
+    /// <see cref="Size"/>, so nothing is cut off; a fully convolutional model takes any size), else the
+    /// square <see cref="Apply(RgbImage, Random?)"/> makes (the padded square's region extends past the image).
+    /// </summary>
+    public (RgbImage Input, SKRect Region) WholeFrame(RgbImage image)
+    {
+        if (Method != ResizeMethod.Crop)
+        {
+            SKRect region = SourceRect(image.Width, image.Height, null);
+            return (Draw(image, region, Size, Method == ResizeMethod.Pad ? PadMode : PadMode.Border), region);
+        }
+        double f = (double)Size / Math.Min(image.Width, image.Height);
+        int w = Math.Max(Size, (int)Math.Round(image.Width * f)), h = Math.Max(Size, (int)Math.Round(image.Height * f));
+        var frame = SKRect.Create(0, 0, image.Width, image.Height);
+        return (Draw(image, frame, w, h, PadMode.Border), frame);
     }
 
     /// <summary>

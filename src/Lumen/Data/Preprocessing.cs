@@ -28,16 +28,27 @@ public sealed record Preprocessing(int Size, ResizeMethod ResizeMethod, PadMode 
     /// The model's input for prepared images: stacked on <paramref name="device"/> as RGB in [0, 1],
     /// passed through <paramref name="augment"/> when given, then normalised.
     /// </summary>
-    public Tensor Batch(IReadOnlyList<RgbImage> prepared, Device device, Func<Tensor, Tensor>? augment = null)
+    public Tensor Batch(IReadOnlyList<RgbImage> prepared, Device device, Func<Tensor, Tensor>? augment = null) =>
+        Batch(prepared, null, device, augment is null ? null : (x, _) => (augment(x), null)).Images;
+
+    /// <summary>
+    /// The model's input as the overload without masks makes it, with the images'
+    /// masks (N×H×W class indices, or null), which <paramref name="augment"/> moves with them; the
+    /// masks returned are the augmented ones (or <paramref name="masks"/> themselves without augmentation).
+    /// </summary>
+    public (Tensor Images, Tensor? Masks) Batch(IReadOnlyList<RgbImage> prepared, Tensor? masks, Device device,
+        Func<Tensor, Tensor?, (Tensor Images, Tensor? Masks)>? augment)
     {
         using var scope = NewDisposeScope();
         Tensor x = ImageTensor.Stack(prepared, device);
-        if (augment is not null) x = augment(x);
-        return Normalization.Normalize(x).MoveToOuterDisposeScope();
+        Tensor? y = masks;
+        if (augment is not null) (x, y) = augment(x, masks);
+        Tensor normalized = Normalization.Normalize(x).MoveToOuterDisposeScope();
+        return (normalized, ReferenceEquals(y, masks) ? masks : y?.MoveToOuterDisposeScope());
     }
 
     /// <summary>
-    /// The same values as <see cref="Batch"/> without augmentation, as one N×3×H×W float array built in a
+    /// The same values as the Batch overload without masks without augmentation, as one N×3×H×W float array built in a
     /// single pass over the pixels, for engines that read managed memory (ONNX Runtime): the torch route
     /// makes about eight passes (stack, slice, permute, convert, scale, flip, subtract, divide, copy out),
     /// about a tenth of a resnet18 pass at 224 px on two cores.

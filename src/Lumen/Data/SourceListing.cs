@@ -16,7 +16,14 @@ public sealed record SourceListing(
     IReadOnlyList<UnreadableFile> Missing,
     int IgnoredFiles,
     ImageTask Task,
-    IReadOnlyList<string>? Warnings = null);
+    IReadOnlyList<string>? Warnings = null)
+{
+    /// <summary>The classes in index order when the source defines them (a segmentation's codes); null to collect them from the labels, sorted.</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+
+    /// <summary>Each class's share of all mask pixels (segmentation), in class order; null otherwise.</summary>
+    public IReadOnlyList<double>? ClassPixelShares { get; init; }
+}
 
 /// <summary>A file that could not be used, with the reason.</summary>
 public sealed record UnreadableFile(string Path, string Reason);

@@ -1,3 +1,4 @@
+using Lumen.Imaging;
 using Lumen.Data;
 using Lumen.Tensors;
 using Lumen.Training;
@@ -37,10 +38,15 @@ public sealed record ScoredImages(IReadOnlyList<LabelledItem> Items, int Listed,
 /// </summary>
 public static class Evaluation
 {
-    /// <summary>Labelled items of a folder (class sub-folders, or a CSV) whose labels the model knows.</summary>
+    /// <summary>
+    /// Labelled items of a folder (class sub-folders, or a CSV) whose labels the model knows; for a
+    /// segmentation model, images with masks (<paramref name="masks"/>, or the folder's <c>images/</c> and
+    /// <c>masks/</c>) read with the model's classes (binary masks for two classes, else the data's codes file).
+    /// </summary>
     /// <exception cref="DataException">The folder holds classes the model was not trained on, or no images.</exception>
-    public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null)
+    public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null, string? masks = null, string? codes = null)
     {
+        if (predictor.Info.Task.PerPixel) return MaskedItems(predictor, folder, masks, codes);
         var listing = csv is null ? FolderSource.Scan(folder) : CsvSource.Read(csv, folder, predictor.Info.Task);
         if (listing.Items.Count == 0) throw new DataException($"no labelled images found in '{Path.GetFullPath(folder)}'");
         var known = predictor.Classes.ToHashSet(StringComparer.Ordinal);
@@ -49,6 +55,61 @@ public static class Evaluation
             throw new DataException($"'{folder}' has classes the model does not know: {string.Join(", ", unknown)}; the model's classes are {string.Join(", ", predictor.Classes)}");
         return listing.Items;
     }
+
+    private static IReadOnlyList<LabelledItem> MaskedItems(Predictor predictor, string folder, string? masks, string? codes)
+    {
+        var layout = Data.Masks.SegmentationSource.RecogniseLayout(folder);
+        string images = layout?.Images ?? folder;
+        masks ??= layout?.Masks ?? throw new OptionException(OptionName.Masks, $"is needed: '{folder}' has no images/ and masks/ folders");
+        var encoding = Data.Masks.SegmentationSource.FindEncoding(folder, masks, codes);
+        if (!encoding.Classes.SequenceEqual(predictor.Classes, StringComparer.Ordinal))
+        {
+            if (encoding.Kind != Data.Masks.MaskKind.Binary || predictor.Classes.Count != 2)
+                throw new DataException($"the masks in '{masks}' name the classes {string.Join(", ", encoding.Classes)}, the model's are {string.Join(", ", predictor.Classes)}");
+            encoding = Data.Masks.MaskEncoding.Binary(predictor.Classes[0], predictor.Classes[1]);
+        }
+        return Data.Masks.SegmentationSource.Scan(images, masks, encoding).Items;
+    }
+
+    /// <summary>
+    /// Segments every item at its own size (<see cref="Predictor.PredictMask(string, int)"/>) and counts its pixels
+    /// against its mask: the per-image counts every segmentation metric is a formula of, in item order,
+    /// and the files that could not be read.
+    /// </summary>
+    public static (IReadOnlyList<(LabelledItem Item, PixelOverlap Overlap)> Scored, IReadOnlyList<UnreadableFile> Skipped) Segment(Predictor predictor,
+        IReadOnlyList<LabelledItem> items, int tta = 0, IProgressReporter? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        var scored = new List<(LabelledItem, PixelOverlap)>();
+        var skipped = new List<UnreadableFile>();
+        using (var task = progress.Start("Segmenting", items.Count))
+        {
+            foreach (var item in items)
+            {
+                try
+                {
+                    var predicted = predictor.PredictMask(item.Path, tta).Mask;
+                    scored.Add((item, PixelOverlap.Of(predicted, item.Mask!.Read(), predictor.Classes.Count)));
+                }
+                catch (ImageDecodeException e)
+                {
+                    skipped.Add(new UnreadableFile(item.Path, e.Message));
+                }
+                task.Advance();
+            }
+        }
+        if (scored.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
+        return (scored, skipped);
+    }
+
+    /// <summary>The segmentation metrics, with the names validation uses, of per-image counts.</summary>
+    public static Dictionary<string, double> Metrics(IReadOnlyList<PixelOverlap> images) => new()
+    {
+        [Training.Metrics.DicePerImage.Name] = PixelOverlap.DicePerImage(images),
+        [Training.Metrics.Dice.Name] = PixelOverlap.Dice(images),
+        [Training.Metrics.Jaccard.Name] = PixelOverlap.Jaccard(images),
+        [Training.Metrics.ForegroundAccuracy.Name] = PixelOverlap.ForegroundAccuracy(images),
+    };
 
     /// <summary>
     /// Chooses the images to score according to <paramref name="split"/>, comparing their content with

@@ -17,6 +17,7 @@ public static class GradCam
     /// <summary>Heatmaps (N×H×W in [0, 1], CPU) for a normalised batch; <paramref name="classes"/> picks each item's class (null: the predicted one).</summary>
     public static Tensor Compute(VisionModel model, Tensor input, IReadOnlyList<int>? classes = null)
     {
+        if (model.Decoder is not null) throw new LumenException("Grad-CAM explains a classifier's decision; a segmentation model's answer is already a map");
         using var scope = NewDisposeScope();
         bool wasTraining = model.training;
         model.eval();

@@ -71,6 +71,8 @@ public static class OnnxExport
         var g = builder ?? new OnnxGraphBuilder();
         string x = "input";
         var body = model.Body.named_children().ToList();
+        var skipLayers = model.Decoder?.SkipLayers.ToHashSet() ?? new HashSet<int>();
+        var skips = new List<string>();
         for (int i = 0; i < body.Count; i++)
         {
             var (name, module) = body[i];
@@ -83,7 +85,9 @@ public static class OnnxExport
                 Sequential stage => stage.named_children().Aggregate(x, (input, block) => Block(g, block.module, input)),
                 _ => throw new LumenException($"ONNX export: unsupported body layer '{name}' ({module.GetType().Name})"),
             };
+            if (skipLayers.Contains(i)) skips.Add(x);
         }
+        if (model.Decoder is { } decoder) return Finish(g, Unet(g, decoder, "input", skips, x), info, perPixel: true);
         foreach (var (name, module) in model.Head.named_children())
         {
             x = module switch
@@ -98,22 +102,33 @@ public static class OnnxExport
                 _ => throw new LumenException($"ONNX export: unsupported head layer '{name}' ({module.GetType().Name})"),
             };
         }
+        return Finish(g, x, info, perPixel: false);
+    }
+
+    /// <summary>
+    /// The logits and probabilities outputs, the graph's inputs and outputs (a per-pixel model takes any
+    /// height and width), and the model's metadata.
+    /// </summary>
+    private static ModelProto Finish(OnnxGraphBuilder g, string x, ModelInfo info, bool perPixel)
+    {
         g.Node("Identity", new[] { x }, "logits");
-        // Softmax's axis defaults to the last (opset 13), the classes of an N×C output.
-        g.Node(info.Task.OnnxActivation, new[] { x }, "probabilities");
+        // The classes are axis 1 (N×C, or N×C×H×W per pixel); Softmax's default is the last axis (opset 13).
+        string activation = info.Task.OnnxActivation;
+        g.Node(activation, new[] { x }, "probabilities", activation == "Softmax" ? new[] { OnnxGraphBuilder.Int("axis", 1) } : Array.Empty<AttributeProto>());
 
         int size = info.Preprocessing.Size, classes = info.Classes.Count;
         g.Graph.Name = $"lumen_{info.Spec.Architecture}";
-        g.Graph.Input.Add(OnnxGraphBuilder.Value("input", new object[] { "batch", 3, size, size }));
-        g.Graph.Output.Add(OnnxGraphBuilder.Value("logits", new object[] { "batch", classes }));
-        g.Graph.Output.Add(OnnxGraphBuilder.Value("probabilities", new object[] { "batch", classes }));
+        g.Graph.Input.Add(OnnxGraphBuilder.Value("input", perPixel ? new object[] { "batch", 3, "height", "width" } : new object[] { "batch", 3, size, size }));
+        object[] outputDims = perPixel ? new object[] { "batch", classes, "height", "width" } : new object[] { "batch", classes };
+        g.Graph.Output.Add(OnnxGraphBuilder.Value("logits", outputDims));
+        g.Graph.Output.Add(OnnxGraphBuilder.Value("probabilities", outputDims));
         var onnx = new ModelProto
         {
             IrVersion = 8,
             ProducerName = "Lumen",
             ProducerVersion = typeof(OnnxExport).Assembly.GetName().Version?.ToString(3) ?? "0",
             Graph = g.Graph,
-            DocString = "Lumen image classifier. Input: RGB image resized as 'preprocessing' says, as N×3×H×W float, normalised: "
+            DocString = (perPixel ? "Lumen segmentation model (outputs N×C×H×W per pixel)" : "Lumen image classifier") + ". Input: RGB image resized as 'preprocessing' says, as N×3×H×W float, normalised: "
                         + "x = (pixel/255 · scale [channels reversed if bgr] − mean) / std.",
         };
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
@@ -133,6 +148,50 @@ public static class OnnxExport
             onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return onnx;
     }
+
+    /// <summary>
+    /// The U-Net decoder's nodes (see <see cref="UnetDecoder"/>) from the body's output
+    /// <paramref name="encoded"/> and the skip outputs (shallowest first); returns the logits' name.
+    /// Every resize to a skip's or the input's size is a Resize node reading that size from the graph
+    /// (nearest, as F.interpolate), a no-op when the sizes already agree.
+    /// </summary>
+    private static string Unet(OnnxGraphBuilder g, UnetDecoder decoder, string input, IReadOnlyList<string> skips, string encoded)
+    {
+        var middle = decoder.Middle.children().ToList();
+        string x = g.Node("Relu", g.BatchNorm((BatchNormLayer)middle[0], encoded));
+        x = ConvLayer(g, (Sequential)middle[2], x);
+        x = ConvLayer(g, (Sequential)middle[3], x);
+        for (int i = 0; i < decoder.Blocks.Count; i++)
+        {
+            var block = decoder.Blocks[i];
+            string skip = skips[skips.Count - 1 - i];
+            string up = g.ResizeLike(Shuffle(g, block.Shuffle, x), skip);
+            x = g.Node("Relu", g.Node("Concat", new[] { up, g.BatchNorm(block.SkipNorm, skip) }, OnnxGraphBuilder.Int("axis", 1)));
+            x = ConvLayer(g, block.Conv2, ConvLayer(g, block.Conv1, x));
+        }
+        if (decoder.FinalShuffle is { } final) x = Shuffle(g, final, x);
+        x = g.ResizeLike(x, input);
+        if (decoder.Cross is { } cross)
+        {
+            x = g.Node("Concat", new[] { x, input }, OnnxGraphBuilder.Int("axis", 1));
+            x = g.Node("Relu", g.Node("Add", new[] { ConvLayer(g, cross.Conv2, ConvLayer(g, cross.Conv1, x)), x }));
+        }
+        return ConvLayer(g, decoder.Output, x);
+    }
+
+    /// <summary>A ConvLayer (convolution, BatchNorm, optional ReLU): its kernel and padding from the weight's shape.</summary>
+    private static string ConvLayer(OnnxGraphBuilder g, Sequential layer, string input)
+    {
+        var parts = layer.children().ToList();
+        var conv = (Conv2d)parts[0];
+        int kernel = (int)conv.weight!.shape[2];
+        string y = g.ConvBn(conv.weight, (BatchNormLayer)parts[1], input, kernel, 1, kernel / 2, 1);
+        return parts.Count > 2 ? g.Node("Relu", y) : y;
+    }
+
+    /// <summary>Pixel shuffle after its ConvLayer: PyTorch's pixel_shuffle is ONNX's DepthToSpace in CRD order.</summary>
+    private static string Shuffle(OnnxGraphBuilder g, PixelShuffleIcnr shuffle, string input) =>
+        g.Node("DepthToSpace", new[] { ConvLayer(g, shuffle.Conv, input) }, OnnxGraphBuilder.Int("blocksize", 2), OnnxGraphBuilder.Text("mode", "CRD"));
 
     /// <summary>A residual block's nodes reading <paramref name="input"/>; returns the output name.</summary>
     private static string Block(OnnxGraphBuilder g, nn.Module block, string input)
@@ -342,6 +401,27 @@ internal sealed class OnnxGraphBuilder
     public static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    public static AttributeProto Text(string name, string value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+    /// <summary>An int64 constant (shapes, slice bounds).</summary>
+    public string Int64Initializer(string stem, params long[] values)
+    {
+        using var constant = tensor(values);
+        return RawInitializer(stem, constant, TensorProto.Types.DataType.Int64);
+    }
+
+    /// <summary>
+    /// <paramref name="input"/> (N×C×h×w) resized to the height and width of <paramref name="like"/> by
+    /// nearest neighbour with PyTorch's F.interpolate coordinates (asymmetric, floor).
+    /// </summary>
+    public string ResizeLike(string input, string like)
+    {
+        string batchChannels = Node("Slice", new[] { Node("Shape", input), Int64Initializer("starts", 0), Int64Initializer("ends", 2) });
+        string heightWidth = Node("Slice", new[] { Node("Shape", like), Int64Initializer("starts", 2), Int64Initializer("ends", 4) });
+        string sizes = Node("Concat", new[] { batchChannels, heightWidth }, Int("axis", 0));
+        return Node("Resize", new[] { input, "", "", sizes }, Text("mode", "nearest"), Text("coordinate_transformation_mode", "asymmetric"), Text("nearest_mode", "floor"));
+    }
 
     /// <summary>A float tensor value info; string dimensions are symbolic (dynamic).</summary>
     public static ValueInfoProto Value(string name, object[] dims)

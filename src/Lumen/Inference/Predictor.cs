@@ -30,7 +30,7 @@ public sealed record Prediction(string Label, int Index, float Probability, IRea
 /// gets the same probabilities here as in the Learner. Safe for concurrent callers: forward passes
 /// are serialised, and <see cref="PredictBatch"/> lets a server batch requests.
 /// </summary>
-public sealed class Predictor : IDisposable
+public sealed partial class Predictor : IDisposable
 {
     private readonly LoadedModel _loaded;
     private readonly ItemTransform _transform;

@@ -15,26 +15,37 @@ namespace Lumen.Models;
 /// <param name="Normalization">The input normalisation those weights expect.</param>
 public sealed record ModelSpec(string Architecture, int Classes, HeadOptions Head, string Weights, Normalization Normalization)
 {
+    /// <summary>The U-Net decoder's settings when the model segments (per-pixel outputs); null for a classifier head.</summary>
+    public UnetOptions? Unet { get; init; }
+
     /// <summary>The body's block layout when it differs from the architecture's standard one.</summary>
     public IReadOnlyList<int>? Layout => Weights == MlNetResNet18.WeightsName ? MlNetResNet18.Layout : null;
 }
 
 /// <summary>
-/// A transfer-learning classifier: a pretrained <see cref="Body"/> (feature extractor) and a new
-/// <see cref="Head"/>, with the body split into layer groups for discriminative learning rates.
+/// A transfer-learning model: a pretrained <see cref="Body"/> (feature extractor) and a new part
+/// trained for the task: a classifier <see cref="Head"/> (N×classes outputs) or, for segmentation, a
+/// U-Net <see cref="Decoder"/> (N×classes×H×W). The body is split into layer groups for discriminative
+/// learning rates; the new part is the last group.
 /// </summary>
 public sealed class VisionModel : Module<Tensor, Tensor>
 {
     private readonly Sequential body;
-    private readonly Sequential head;
+    private readonly Sequential? head;
+    private readonly UnetDecoder? decoder;
 
-    private VisionModel(ModelSpec spec, Sequential body, Sequential head) : base(nameof(VisionModel))
+    private VisionModel(ModelSpec spec, Sequential body, Sequential? head, UnetDecoder? decoder) : base(nameof(VisionModel))
     {
         Spec = spec;
         this.body = body;
         this.head = head;
+        this.decoder = decoder;
         RegisterComponents();
     }
+
+    private static VisionModel Assemble(ModelSpec spec, Architecture arch, Sequential body) => spec.Unet is { } unet
+        ? new VisionModel(spec, body, null, UnetDecoder.Create(body, spec.Classes, unet))
+        : new VisionModel(spec, body, Models.Head.Create(arch.Features, spec.Classes, spec.Head), null);
 
     /// <summary>How to rebuild this model.</summary>
     public ModelSpec Spec { get; }
@@ -46,24 +57,45 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     public Sequential Body => body;
 
     /// <summary>The classifier head.</summary>
-    public Sequential Head => head;
+    /// <exception cref="InvalidOperationException">The model segments: it has a <see cref="Decoder"/> instead.</exception>
+    public Sequential Head => head ?? throw new InvalidOperationException("a segmentation model has a U-Net decoder, not a classifier head");
+
+    /// <summary>The U-Net decoder of a segmentation model; null for a classifier.</summary>
+    public UnetDecoder? Decoder => decoder;
+
+    /// <summary>The part trained from scratch: the head or the decoder.</summary>
+    public nn.Module NewPart => (nn.Module?)head ?? decoder!;
 
     /// <summary>The weights' input normalisation (give it to the data pipeline).</summary>
     public Normalization Normalization => Spec.Normalization;
 
-    /// <summary>Logits, N×classes.</summary>
-    public override Tensor forward(Tensor input)
+    /// <summary>Logits, N×classes (classifier) or N×classes×H×W (segmentation).</summary>
+    public override Tensor forward(Tensor input) => Forward(input, bodyWithoutGrad: false);
+
+    /// <summary>
+    /// As <see cref="forward"/>, with the body run without autograd when <paramref name="bodyWithoutGrad"/>
+    /// (a frozen body: only the head or decoder gets gradients).
+    /// </summary>
+    public Tensor Forward(Tensor input, bool bodyWithoutGrad)
     {
         using var scope = NewDisposeScope();
-        using Tensor features = body.forward(input);
-        return head.forward(features).MoveToOuterDisposeScope();
+        if (decoder is null)
+        {
+            Tensor features;
+            using (bodyWithoutGrad ? no_grad() : null) features = body.forward(input);
+            return head!.forward(features).MoveToOuterDisposeScope();
+        }
+        List<Tensor> skips;
+        Tensor encoded;
+        using (bodyWithoutGrad ? no_grad() : null) (skips, encoded) = decoder.Encode(UnetDecoder.EncoderLayers(body), input);
+        return decoder.Decode(input, skips, encoded).MoveToOuterDisposeScope();
     }
 
     /// <summary>Layer groups, first to last (fastai's splitter): the body's groups, then the head.</summary>
     public IReadOnlyList<IReadOnlyList<Parameter>> LayerGroups()
     {
         var groups = Architecture.SplitBody(body).Select(g => (IReadOnlyList<Parameter>)g.SelectMany(m => m.parameters()).ToList()).ToList();
-        groups.Add(head.parameters().ToList());
+        groups.Add(NewPart.parameters().ToList());
         return groups;
     }
 
@@ -77,8 +109,9 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     /// <param name="head">Head settings; null for fastai's.</param>
     /// <param name="device">Where the model lives; null for the CPU.</param>
     /// <param name="progress">Receives download/conversion progress.</param>
+    /// <param name="unet">A U-Net decoder instead of the head (segmentation); null for a classifier.</param>
     public static VisionModel Create(string architecture, int classes, string weights = "default", HeadOptions? head = null,
-        Device? device = null, IProgressReporter? progress = null)
+        Device? device = null, IProgressReporter? progress = null, UnetOptions? unet = null)
     {
         Architecture arch = Architectures.Get(architecture);
         string resolved = weights.ToLowerInvariant() switch
@@ -90,7 +123,7 @@ public sealed class VisionModel : Module<Tensor, Tensor>
             MlNetResNet18.WeightsName => throw new OptionException(OptionName.Weights, $"{MlNetResNet18.WeightsName} exists only for resnet18, not {arch.Name}"),
             _ => weights, // a file
         };
-        var spec = new ModelSpec(arch.Name, classes, head ?? HeadOptions.Default, resolved, Normalization.ImageNet);
+        var spec = new ModelSpec(arch.Name, classes, head ?? HeadOptions.Default, resolved, Normalization.ImageNet) { Unet = unet };
         Sequential body = arch.BuildBody(spec.Layout);
         switch (resolved)
         {
@@ -107,7 +140,7 @@ public sealed class VisionModel : Module<Tensor, Tensor>
                 spec = spec with { Weights = Path.GetFileName(resolved) };
                 break;
         }
-        var model = new VisionModel(spec, body, Models.Head.Create(arch.Features, classes, spec.Head));
+        var model = Assemble(spec, arch, body);
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
         return model;
     }
@@ -116,7 +149,7 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     public static VisionModel Rebuild(ModelSpec spec, Device? device = null)
     {
         Architecture arch = Architectures.Get(spec.Architecture);
-        var model = new VisionModel(spec, arch.BuildBody(spec.Layout), Models.Head.Create(arch.Features, spec.Classes, spec.Head));
+        var model = Assemble(spec, arch, arch.BuildBody(spec.Layout));
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
         return model;
     }

@@ -23,8 +23,11 @@ public abstract class ImageTask
     /// <summary>Any number of classes per image: a sigmoid per class, binary cross-entropy, a threshold (fastai's MultiCategoryBlock).</summary>
     public static ImageTask MultiLabel { get; } = new MultiLabelClassification();
 
+    /// <summary>A class per pixel: a softmax per pixel, pixel cross-entropy, Dice (fastai's MaskBlock and unet_learner).</summary>
+    public static ImageTask Segmentation { get; } = new Segmentation();
+
     /// <summary>Every task Lumen knows, by <see cref="Name"/>.</summary>
-    public static IReadOnlyList<ImageTask> All { get; } = new[] { SingleLabel, MultiLabel };
+    public static IReadOnlyList<ImageTask> All { get; } = new[] { SingleLabel, MultiLabel, Segmentation };
 
     /// <summary>The task recorded under <paramref name="name"/> (model files, the server's model description).</summary>
     /// <exception cref="LumenException">No task has that name.</exception>
@@ -33,6 +36,12 @@ public abstract class ImageTask
 
     /// <summary>The name model files, reports and the server use ("single-label", "multi-label").</summary>
     public abstract string Name { get; }
+
+    /// <summary>
+    /// True when the model answers per pixel (N×C×H×W outputs, masks as targets, a decoder on the body)
+    /// instead of per image (N×C).
+    /// </summary>
+    public virtual bool PerPixel => false;
 
     /// <summary>The batch's targets on <paramref name="device"/>, in item order.</summary>
     public abstract Tensor Targets(IReadOnlyList<LabelledItem> items, Vocabulary vocab, Device device);
@@ -58,7 +67,7 @@ public abstract class ImageTask
     /// </summary>
     public abstract Tensor MixUpLoss(Loss loss, Tensor logits, Tensor targets, Tensor partnerTargets, Tensor lambda);
 
-    /// <summary>Raw outputs (N×C) to probabilities (N×C).</summary>
+    /// <summary>Raw outputs (N×C, or N×C×H×W per pixel) to probabilities of the same shape.</summary>
     public abstract Tensor Probabilities(Tensor logits);
 
     /// <summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Lumen.Tasks;
 
 /// <summary>One class per image (see <see cref="ImageTask.SingleLabel"/>): targets are class indices (N, int64).</summary>
-internal sealed class SingleLabelClassification : ImageTask
+internal sealed class SingleLabelClassification : SoftmaxTask
 {
     public override string Name => "single-label";
 
@@ -34,21 +34,6 @@ internal sealed class SingleLabelClassification : ImageTask
         : new[] { Metrics.ErrorRate, Metrics.Accuracy, Metrics.MacroF1, Metrics.Mcc };
 
     public override IMetric SummaryMetric => Metrics.Accuracy;
-
-    /// <summary>fastai's MixUp for class targets: λ·loss(y) + (1 − λ)·loss(y[perm]), per item, then the mean.</summary>
-    public override Tensor MixUpLoss(Loss loss, Tensor logits, Tensor targets, Tensor partnerTargets, Tensor lambda) =>
-        (loss.PerItem(logits, targets) * lambda).add_(loss.PerItem(logits, partnerTargets) * Scalars.OneMinus(lambda), Scalars.One).mean();
-
-    public override Tensor Probabilities(Tensor logits) => logits.softmax(1);
-
-    /// <summary>log p: softmax gives p back exactly (the probabilities sum to 1).</summary>
-    public override Tensor Logits(Tensor probabilities)
-    {
-        using var tiny = 1e-12.ToScalar();
-        return probabilities.clamp_min(tiny).log();
-    }
-
-    public override string OnnxActivation => "Softmax";
 
     public override IReadOnlyList<int> Decide(ReadOnlySpan<float> probabilities, int best, double threshold) => new[] { best };
 

@@ -69,15 +69,8 @@ public sealed partial class Learner
     private void ResetHooks()
     {
         ValidationPredictions = () => Predict(Data.Valid, inFit: true);
-        Forward = x => BodyWithoutGrad ? ForwardWithFrozenBody(x) : Model.forward(x);
+        Forward = x => Model.Forward(x, BodyWithoutGrad);
         TrainingLoss = (pred, y) => Loss.Mean(pred, y);
         TrainingBatches = (epoch, start) => Data.Train.Batches(epoch, start).Select(b => (b.Images, b.Targets));
-    }
-
-    private Tensor ForwardWithFrozenBody(Tensor x)
-    {
-        Tensor features;
-        using (no_grad()) features = Model.Body.forward(x);
-        return Model.Head.forward(features);
     }
 }

@@ -78,6 +78,39 @@ public sealed class Loss
         return new Loss(name, PerItem, classWeights is null ? null : WeightedMean);
     }
 
+    /// <summary>
+    /// Segmentation (logits N×C×H×W, targets N×H×W class indices): per image, the mean cross-entropy
+    /// of its pixels plus <paramref name="diceWeight"/> × (1 − soft Dice), the soft Dice being
+    /// (2·Σ p·t + 1) / (Σ p + Σ t + 1) of the softmax probabilities against the one-hot target (the 1
+    /// makes a class absent from both score 1), averaged over the classes other than the background (index 0).
+    /// </summary>
+    public static Loss PixelCrossEntropy(double diceWeight = 0)
+    {
+        if (diceWeight < 0) throw new ArgumentOutOfRangeException(nameof(diceWeight), diceWeight, "the Dice weight must not be negative");
+        string name = "pixel_cross_entropy" + (diceWeight > 0 ? $"+{diceWeight:0.###}*dice" : "");
+        return new Loss(name, (logits, targets) =>
+        {
+            using var scope = NewDisposeScope();
+            Tensor ce = F.cross_entropy(logits, targets, reduction: nn.Reduction.None).flatten(1).mean(new long[] { 1 });
+            if (diceWeight == 0) return ce.MoveToOuterDisposeScope();
+            using var weight = diceWeight.ToScalar();
+            return ce.add_(SoftDiceLoss(logits, targets), weight).MoveToOuterDisposeScope();
+        });
+    }
+
+    /// <summary>1 − soft Dice per image (N), over the foreground classes.</summary>
+    private static Tensor SoftDiceLoss(Tensor logits, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        int classes = (int)logits.shape[1];
+        Tensor p = logits.softmax(1).narrow(1, 1, classes - 1).flatten(2);
+        Tensor t = F.one_hot(targets, classes).permute(0, 3, 1, 2).narrow(1, 1, classes - 1).flatten(2).to(p.dtype);
+        using var two = 2.ToScalar();
+        using var smooth = 1.ToScalar();
+        Tensor dice = (p * t).sum(2).mul_(two).add_(smooth, Scalars.One) / p.sum(2).add_(t.sum(2), Scalars.One).add_(smooth, Scalars.One);
+        return Scalars.OneMinus(dice.mean(new long[] { 1 })).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Binary cross-entropy with logits, averaged over labels per item (multi-label).</summary>
     public static Loss BinaryCrossEntropy() => new("bce_with_logits", (logits, targets) =>
     {

@@ -73,6 +73,24 @@ public static class Metrics
         return f1.mean().item<double>();
     });
 
+    /// <summary>
+    /// Segmentation (fastai's <c>Dice</c>): 2·|P ∩ T| / (|P| + |T|) over all validation pixels at once,
+    /// per class other than the background (index 0), averaged over those classes; P is the argmax.
+    /// </summary>
+    public static IMetric Dice { get; } = new Fn("dice", true, (l, t) => PixelOverlap.Dice(PixelOverlap.PerImage(l, t)));
+
+    /// <summary>
+    /// Segmentation: the Dice of each image (as <see cref="Dice"/>, over its own pixels; 1 where neither
+    /// the image nor the prediction holds a class), averaged over the images: the figure papers report.
+    /// </summary>
+    public static IMetric DicePerImage { get; } = new Fn("dice_per_image", true, (l, t) => PixelOverlap.DicePerImage(PixelOverlap.PerImage(l, t)));
+
+    /// <summary>Segmentation (fastai's <c>JaccardCoeff</c>): |P ∩ T| / |P ∪ T| over all validation pixels, averaged over the foreground classes.</summary>
+    public static IMetric Jaccard { get; } = new Fn("jaccard", true, (l, t) => PixelOverlap.Jaccard(PixelOverlap.PerImage(l, t)));
+
+    /// <summary>Segmentation (fastai's <c>foreground_acc</c>): accuracy over the pixels whose target is not the background (index 0).</summary>
+    public static IMetric ForegroundAccuracy { get; } = new Fn("foreground_acc", true, (l, t) => PixelOverlap.ForegroundAccuracy(PixelOverlap.PerImage(l, t)));
+
     /// <summary>Confusion matrix counts [actual, predicted].</summary>
     public static long[,] Confusion(Tensor predicted, Tensor actual, int classes)
     {

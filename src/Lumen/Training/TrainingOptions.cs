@@ -16,6 +16,9 @@ public sealed record TrainingOptions
     /// <summary>Label smoothing ε for cross-entropy (fastai uses 0.1 when enabled); 0 = off.</summary>
     public double LabelSmoothing { get; init; }
 
+    /// <summary>Segmentation: weight of the soft Dice term added to the pixels' cross-entropy; 0 = cross-entropy alone.</summary>
+    public double DiceWeight { get; init; }
+
     /// <summary>Weight the loss by inverse class frequency (single-label).</summary>
     public bool ClassWeights { get; init; }
 

@@ -172,6 +172,11 @@ public static class TrainWorkflow
         string modelPath = run.Model;
         learner.Export(modelPath);
         var result = new TrainResult(learner, outDir, modelPath, checkpoint, found, batchSize, epochs);
+        if (request.Report && learner.Data.Task.PerPixel)
+        {
+            progress.Note("the report covers classification; a segmentation's Dice per image is in history.csv and from 'lumen evaluate'");
+            return result;
+        }
         return request.Report ? result with { ReportPath = WriteReport(learner, run) } : result;
     }
 

@@ -39,7 +39,10 @@ public class CliRobustnessTests
     }
 
     /// <summary>Flags that name a file or folder a command writes besides its --out (each a distinct artefact).</summary>
-    private static readonly string[] NamedOutputs = { "--onnx", "--csharp" };
+    private static readonly string[] NamedOutputs = { "--onnx", "--csharp", "--save-masks", "--draw" };
+
+    /// <summary>Inputs that are not a table of images: a segmentation's masks folder and its classes file.</summary>
+    private static readonly string[] NamedInputs = { "--masks", "--codes" };
 
     private static IEnumerable<(Type Settings, PropertyInfo Property, CommandOptionAttribute Option)> AllOptions() =>
         typeof(Lumen.Cli.Program).Assembly.GetTypes().Where(t => typeof(CommandSettings).IsAssignableFrom(t))
@@ -64,8 +67,10 @@ public class CliRobustnessTests
                 problems.Add($"{where}: --out is '-o|--out <FILE or DIR>'");
             if (option.LongNames.Contains("csv") && (value != "FILE" || description.StartsWith("Write", StringComparison.Ordinal)))
                 problems.Add($"{where}: --csv is an input table (<FILE>), never an output");
-            if (value is "FILE" or "DIR" && !option.LongNames.Any(n => n is "out" or "csv" || NamedOutputs.Contains("--" + n)))
-                problems.Add($"{where}: a {value} option other than --out, --csv or a named output ({string.Join(", ", NamedOutputs)})");
+            if (value is "FILE" or "DIR" && !option.LongNames.Any(n => n is "out" or "csv" || NamedOutputs.Contains("--" + n) || NamedInputs.Contains("--" + n)))
+                problems.Add($"{where}: a {value} option other than --out, --csv or a named output ({string.Join(", ", NamedOutputs)}) or input ({string.Join(", ", NamedInputs)})");
+            if (value is not null && value.Contains("FOLDER", StringComparison.Ordinal))
+                problems.Add($"{where}: a folder is <DIR>");
         }
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         Assert.Contains(AllOptions(), o => o.Settings.Name == "Settings" && o.Property.DeclaringType!.DeclaringType?.Name == "PredictCommand" && o.Option.LongNames.Contains("out"));

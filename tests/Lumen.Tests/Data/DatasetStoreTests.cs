@@ -4,6 +4,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Lumen.Data;
 using Lumen.Data.Datasets;
+using Lumen.Imaging;
 using Lumen.Tests.Support;
 using SkiaSharp;
 
@@ -264,6 +265,36 @@ public class DatasetStoreTests
     }
 
     [Fact]
+    public void AKvasirSegArchiveImportsAsImagesWithMasksAndAnIncompleteOneIsRefused()
+    {
+        using var dir = new TempFolder();
+        byte[] SegmentationZip(bool dropMask) => Zip(zip =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var (image, mask) = SegmentationImages.Rectangle(20, 16, i);
+                using (var entry = zip.CreateEntry($"Kvasir-SEG/images/p{i}.png").Open()) entry.Write(TestImages.Encode(image, SKEncodedImageFormat.Png));
+                if (dropMask && i == 1) continue;
+                var grey = RgbImage.Filled(20, 16, 0, 0, 0);
+                for (int y = 0; y < 16; y++)
+                    for (int x = 0; x < 20; x++) if (mask[x, y] == 1) grey.Set(x, y, 255, 255, 255);
+                using (var entry = zip.CreateEntry($"Kvasir-SEG/masks/p{i}.jpg").Open()) entry.Write(TestImages.Encode(grey, SKEncodedImageFormat.Jpeg));
+            }
+        });
+        var entry = DatasetCatalog.Find("kvasir-seg")! with { MinClasses = 3 };
+        Assert.Equal(DatasetLayout.ImagesAndMasks, entry.Layout);
+        var store = new DatasetStore(dir.File("cache"));
+        var cached = store.Add(entry, dir.Write("k.zip", SegmentationZip(dropMask: false)));
+        var layout = Lumen.Data.Masks.SegmentationSource.RecogniseLayout(cached.Folder);
+        Assert.NotNull(layout);
+        Assert.Equal(3, Lumen.Data.Masks.SegmentationSource.Scan(layout.Value.Images, layout.Value.Masks, Lumen.Data.Masks.MaskEncoding.Binary()).Items.Count);
+
+        var broken = new DatasetStore(dir.File("cache2"));
+        var e = Assert.ThrowsAny<LumenException>(() => broken.Add(entry, dir.Write("broken.zip", SegmentationZip(dropMask: true))));
+        Assert.Contains("p1.png: no mask named p1.*", e.Message);
+    }
+
+    [Fact]
     public void TheBundledSampleResolvesByNameWithoutDownloading()
     {
         using var dir = new TempFolder();
@@ -313,7 +344,8 @@ public class DatasetStoreTests
     [Fact]
     public void TheCatalogueHasTheSeedDatasets()
     {
-        Assert.Equal(new[] { "brain-mri-sample", "kvasir-v1", "kvasir-v2", "hyper-kvasir-labeled", "oxford-pets" }, DatasetCatalog.All.Select(e => e.Name));
+        Assert.Equal(new[] { "brain-mri-sample", "kvasir-v1", "kvasir-v2", "hyper-kvasir-labeled", "kvasir-seg", "oxford-pets" }, DatasetCatalog.All.Select(e => e.Name));
+        Assert.Equal("https://datasets.simula.no/downloads/kvasir-seg.zip", DatasetCatalog.Find("kvasir-seg")!.Url);
         Assert.Equal("https://datasets.simula.no/downloads/kvasir/kvasir-dataset-v2.zip", DatasetCatalog.Find("KVASIR-V2")!.Url);
         Assert.Contains("Pogorelov", DatasetCatalog.Find("kvasir-v2")!.Citation);
         Assert.Equal(DatasetLayout.FileNameRegex, DatasetCatalog.Find("oxford-pets")!.Layout);

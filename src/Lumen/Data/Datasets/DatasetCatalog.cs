@@ -8,6 +8,9 @@ public enum DatasetLayout
 
     /// <summary>Labels come from file names by <see cref="DatasetEntry.LabelRegex"/> (fastai's from_name_re).</summary>
     FileNameRegex,
+
+    /// <summary>Segmentation: <c>images/</c> and <c>masks/</c> with the same stems (see <see cref="Masks.SegmentationSource"/>).</summary>
+    ImagesAndMasks,
 }
 
 /// <summary>A dataset Lumen knows by name.</summary>
@@ -22,8 +25,10 @@ public enum DatasetLayout
 /// <param name="Layout">How labels are read.</param>
 /// <param name="ImageFolder">Folder under the extraction root that holds the images ("" = the root).</param>
 /// <param name="LabelRegex">For <see cref="DatasetLayout.FileNameRegex"/>: group 1 is the label.</param>
-/// <param name="ExpectedClasses">Class folders that must exist after extraction (integrity check).</param>
-/// <param name="MinClasses">The least number of classes a complete copy has.</param>
+/// <param name="ExpectedClasses">Class folders that must exist after extraction (integrity check); for
+/// <see cref="DatasetLayout.ImagesAndMasks"/>, the mask classes.</param>
+/// <param name="MinClasses">The least number of classes a complete copy has; for
+/// <see cref="DatasetLayout.ImagesAndMasks"/>, the least number of images with masks.</param>
 /// <param name="Bundled">For a sample that ships with Lumen: its folder relative to Lumen's assembly
 /// (copied there by the build); nothing is downloaded.</param>
 public sealed record DatasetEntry(string Name, string Description, string Url, long ApproximateBytes, string? Sha256, string Licence, string Citation,
@@ -55,6 +60,10 @@ public static class DatasetCatalog
             "https://datasets.simula.no/downloads/hyper-kvasir/hyper-kvasir-labeled-images.zip", 3_900_000_000, null,
             "HyperKvasir is licensed CC BY 4.0.", "Borgli et al., \"HyperKvasir, a comprehensive multi-class image and video dataset for gastrointestinal endoscopy\", Scientific Data 7, 283 (2020).",
             DatasetLayout.ClassFolders, "", null, new[] { "polyps", "cecum", "pylorus", "z-line" }, 20),
+        new DatasetEntry("kvasir-seg", "Kvasir-SEG: 1,000 colonoscopy images of polyps with expert masks (and boxes)",
+            "https://datasets.simula.no/downloads/kvasir-seg.zip", 46_000_000, null, KvasirLicence,
+            "Jha et al., \"Kvasir-SEG: A Segmented Polyp Dataset\", MultiMedia Modeling (MMM) 2020.",
+            DatasetLayout.ImagesAndMasks, "Kvasir-SEG", null, new[] { "background", "foreground" }, 1000),
         new DatasetEntry("oxford-pets", "Oxford-IIIT Pet (fastai's copy): 7,390 images of 37 breeds, labels in the file names",
             "https://s3.amazonaws.com/fast-ai-imageclas/oxford-iiit-pet.tgz", 811_000_000, null,
             "Oxford-IIIT Pet is licensed CC BY-SA 4.0.", "Parkhi et al., \"Cats and Dogs\", IEEE CVPR 2012.",

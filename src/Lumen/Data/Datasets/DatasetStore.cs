@@ -213,6 +213,15 @@ public sealed class DatasetStore
     {
         var cached = Describe(entry);
         if (!Directory.Exists(cached.Folder)) throw new LumenException($"{entry.Name}: the archive has no '{entry.ImageFolder}' folder.");
+        if (entry.Layout == DatasetLayout.ImagesAndMasks)
+        {
+            var layout = Masks.SegmentationSource.RecogniseLayout(cached.Folder)
+                ?? throw new LumenException($"{entry.Name}: the archive has no images/ and masks/ folders under '{entry.ImageFolder}'.");
+            var pairs = Masks.SegmentationSource.Scan(layout.Images, layout.Masks, Masks.SegmentationSource.FindEncoding(cached.Folder, layout.Masks));
+            if (pairs.Items.Count < entry.MinClasses)
+                throw new LumenException($"{entry.Name}: the archive is incomplete: {pairs.Items.Count} images with masks found (expected {entry.MinClasses}).");
+            return;
+        }
         var listing = entry.Layout == DatasetLayout.FileNameRegex
             ? FolderSource.ScanFileNames(cached.Folder, entry.LabelRegex!)
             : FolderSource.Scan(cached.Folder);

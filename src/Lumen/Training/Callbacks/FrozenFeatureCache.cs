@@ -9,7 +9,7 @@ namespace Lumen.Training;
 /// Speeds up the frozen phase: when the body runs without autograd (BatchNorm frozen too) and the
 /// training data is not augmented, the body's pooled features are computed once and every training
 /// batch of the frozen fit feeds the head from them (the same items per batch as the image loader).
-/// It applies only when the cached features are exactly what the image path would compute: the
+/// It applies only to a classifier head (a U-Net decoder reads every stage of the body) and when the cached features are exactly what the image path would compute: the
 /// training item transform is deterministic (no random crop position, no RandomResizedCrop) and no
 /// callback alters the training images (MixUp mixes images, not pooled features).
 /// </summary>
@@ -21,7 +21,7 @@ internal sealed class FrozenFeatureCache : ICallback
     public bool Enabled { get; set; } = true;
 
     private bool Applies(Learner learner) =>
-        Enabled && learner.BodyWithoutGrad
+        Enabled && learner.BodyWithoutGrad && learner.Model.Decoder is null
         && learner.Data.Options.Augment.IsIdentity && !learner.Data.Options.Item.IsRandomInTraining
         && !learner.AllCallbacks.OfType<IAltersTrainingImages>().Any();
 
