@@ -27,6 +27,7 @@ public static class Program
                 "fuzz" => FuzzBench.Run(rest),
                 "fuzz-models" => FuzzModelsBench.Run(rest),
                 "quality" => QualityBench.Run(rest),
+                "segment" => SegmentBench.Run(rest),
                 "precision" => PrecisionBench.Run(rest),
                 "train-mpi" => TrainMpiBench.Run(rest),
                 _ => Usage($"unknown benchmark '{command}'"),
@@ -41,7 +42,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, fuzz-models, quality");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, fuzz-models, quality, segment");
         return 1;
     }
 

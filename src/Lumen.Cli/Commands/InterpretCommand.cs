@@ -36,6 +36,22 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
         var scored = settings.Select(predictor);
         var items = scored.Items;
         string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
+        string scope = $"{items.Count} images scored (--split {settings.Split.ToLowerInvariant()})"
+            + (settings.Split.Equals("all", StringComparison.OrdinalIgnoreCase) && scored.Trained > 0 ? $", {scored.Trained} of them trained on: metrics are optimistic" : "");
+        if (predictor.Info.Task.PerPixel)
+        {
+            var (files, metrics) = ConsoleProgress.Run(progress =>
+            {
+                var interp = SegmentationInterpretation.FromModel(predictor, items, settings.Tta, progress);
+                var info = predictor.Info;
+                return (interp.Write(settings.Out, $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
+                    $"{info.Spec.Architecture} U-Net ({info.Spec.Weights}), {info.Preprocessing.Size}px, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}; {scope}; "
+                    + "scored at each image's own size", Math.Min(settings.TopLosses, 16)), interp.Metrics);
+            });
+            foreach (var (name, value) in metrics) Say.Line($"{name} {value:F4}");
+            foreach (string path in files) Say.Line($"wrote {path}");
+            return 0;
+        }
         var written = ConsoleProgress.Run(progress =>
         {
             using var interp = ClassificationInterpretation.FromModel(predictor, items, settings.Tta, progress);
@@ -44,8 +60,7 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
             {
                 Title = $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
                 Subtitle = $"{info.Spec.Architecture} ({info.Spec.Weights}), {info.Preprocessing.Size}px, {info.Classes.Count} classes, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}; "
-                    + $"{items.Count} images scored (--split {settings.Split.ToLowerInvariant()})"
-                    + (settings.Split.Equals("all", StringComparison.OrdinalIgnoreCase) && scored.Trained > 0 ? $", {scored.Trained} of them trained on: metrics are optimistic" : ""),
+                    + scope,
                 Interpretation = interp,
                 TopLosses = settings.TopLosses,
                 GradCam = settings.GradCam,

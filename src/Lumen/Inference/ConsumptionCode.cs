@@ -16,11 +16,16 @@ public static class ConsumptionCode
     /// <param name="modelPath">The .lumen model; it is checked, then copied into both projects.</param>
     /// <param name="folder">Where to write (created; existing files of the same names are replaced).</param>
     /// <param name="lumenVersion">The Lumen package version to reference.</param>
-    /// <exception cref="LumenException">The model file is missing or not a Lumen model.</exception>
+    /// <exception cref="LumenException">The model file is missing or not a Lumen model, or it segments (the generated code classifies).</exception>
     public static IReadOnlyList<string> Write(string modelPath, string folder, string lumenVersion)
     {
         string classes;
-        using (var model = ModelFile.Load(modelPath)) classes = string.Join(", ", model.Info.Classes);
+        using (var model = ModelFile.Load(modelPath))
+        {
+            if (model.Info.Task.PerPixel)
+                throw new LumenException($"{modelPath} is a segmentation model; the generated projects classify (call Predictor.PredictMask from your code, see docs/segmentation.md)");
+            classes = string.Join(", ", model.Info.Classes);
+        }
         var written = new List<string>();
         void Put(string relative, string text)
         {

@@ -183,9 +183,16 @@ public sealed partial class Predictor : IDisposable
     /// <summary>Predicts prepared images (from <see cref="Prepare(string)"/>) in one forward pass.</summary>
     public IReadOnlyList<Prediction> PredictBatch(IReadOnlyList<RgbImage> prepared, int tta = 0) => PredictPrepared(prepared, tta);
 
-    /// <summary>Class probabilities (N×C, CPU) of prepared images, with optional test-time augmentation.</summary>
+    /// <summary>
+    /// Class probabilities (N×C, or N×C×H×W for a segmentation model; CPU) of prepared images, with
+    /// optional test-time augmentation (classifiers; a segmentation's goes through <see cref="PredictMask(string, int)"/>,
+    /// which maps the mirrored image's probabilities back before averaging).
+    /// </summary>
+    /// <exception cref="OptionException">(Tta) Test-time augmentation was asked of a segmentation model here.</exception>
     public Tensor Probabilities(IReadOnlyList<RgbImage> prepared, int tta = 0)
     {
+        if (tta > 0 && Info.Task.PerPixel)
+            throw new OptionException(OptionName.Tta, "averages a segmentation's probabilities only through PredictMask, which moves them back onto the image first");
         using var scope = NewDisposeScope();
         var preprocessing = Info.Preprocessing;
         Tensor result = Tta.Predict(augment => augment is null ? ForwardPlain(prepared) : Forward(preprocessing.Batch(prepared, _device, augment)),

@@ -117,7 +117,7 @@ public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<st
     /// </summary>
     public long[,]? Confusion()
     {
-        if (OutOfFold.Count == 0) return null;
+        if (OutOfFold.Count == 0 || Task.PerPixel) return null;
         using var scope = TorchSharp.torch.NewDisposeScope();
         var vocab = new Vocabulary(Classes);
         var items = OutOfFold.Select(p => new LabelledItem(p.Path, p.Actual)).ToList();
@@ -239,6 +239,7 @@ public static class CrossValidation
         var data = trained.Learner.Data;
         // The recipe is scored as trained (float32), through the same preprocessing and ONNX graph as serving.
         using var predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Float32 });
+        if (predictor.Info.Task.PerPixel) return ScoreMasks(trained, predictor, modelPath, fold, tta, progress, started);
         var (predictions, skipped) = Evaluation.Predict(predictor, data.Valid.Items, tta, progress: progress);
         using (predictions)
         {
@@ -260,6 +261,28 @@ public static class CrossValidation
                 (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
             return (result, rows);
         }
+    }
+
+    /// <summary>
+    /// A segmentation fold, scored at each held-out image's own size; its out-of-fold rows hold the
+    /// classes the truth and the prediction contain and, as probabilities, the predicted area fractions.
+    /// </summary>
+    private static (FoldResult, List<OutOfFoldPrediction>) ScoreMasks(TrainResult trained, Predictor predictor, string modelPath, int fold, int tta,
+        IProgressReporter progress, DateTime started)
+    {
+        var data = trained.Learner.Data;
+        var (scored, skipped) = Evaluation.Segment(predictor, data.Valid.Items, tta, progress);
+        foreach (var file in skipped) progress.Warn($"fold {fold}: skipped {file.Path}: {file.Reason}");
+        var classes = predictor.Classes;
+        var rows = scored.Select(s =>
+        {
+            long pixels = s.Overlap.Predicted.Sum();
+            var predicted = classes.Where((_, c) => s.Overlap.Predicted[c] > 0).ToList();
+            return new OutOfFoldPrediction(s.Item.Path, fold, s.Item.Labels, predicted, s.Overlap.Predicted.Select(p => (float)(p / (double)pixels)).ToArray());
+        }).ToList();
+        var metrics = Evaluation.Metrics(scored.Select(s => s.Overlap).ToList());
+        var result = new FoldResult(fold, data.Train.Items.Count, scored.Count, metrics, (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
+        return (result, rows);
     }
 
     private static void Write(CrossValidationResult cv, CrossValidationRequest request, int seed)

@@ -172,11 +172,7 @@ public static class TrainWorkflow
         string modelPath = run.Model;
         learner.Export(modelPath);
         var result = new TrainResult(learner, outDir, modelPath, checkpoint, found, batchSize, epochs);
-        if (request.Report && learner.Data.Task.PerPixel)
-        {
-            progress.Note("the report covers classification; a segmentation's Dice per image is in history.csv and from 'lumen evaluate'");
-            return result;
-        }
+        if (request.Report && learner.Data.Task.PerPixel) return result with { ReportPath = WriteSegmentationReport(learner, modelPath, run, progress) };
         return request.Report ? result with { ReportPath = WriteReport(learner, run) } : result;
     }
 
@@ -190,6 +186,17 @@ public static class TrainWorkflow
         {
             throw new OptionException(OptionName.OutputFolder, $"is unusable: {e.Message}", e);
         }
+    }
+
+    /// <summary>The segmentation report of the exported model on the validation images, at their own size.</summary>
+    private static string WriteSegmentationReport(Learner learner, string modelPath, RunFolder run, IProgressReporter progress)
+    {
+        using var predictor = Predictor.Load(modelPath);
+        var interp = SegmentationInterpretation.FromModel(predictor, learner.Data.Valid.Items, progress: progress);
+        interp.Write(run.Path, $"Lumen report: {learner.Model.Spec.Architecture} U-Net on {Path.GetFileName(learner.Data.Folder)}",
+            $"{learner.Model.Spec.Weights} weights, {learner.Data.Options.Item.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, "
+            + $"validation set of {learner.Data.Valid.Items.Count} images scored at their own size");
+        return run.Report;
     }
 
     private static string WriteReport(Learner learner, RunFolder run)

@@ -39,6 +39,20 @@ internal static class ReadmeExamples
         // END
     }
 
+    public static void Segmentation()
+    {
+        // README:segmentation
+        var dls = ImageDataLoaders.FromMasks("kvasir-seg/images", "kvasir-seg/masks", options: new DataOptions { Item = new ItemTransform(128) });
+        using var learn = VisionLearner.Create(dls);                  // unet_learner: a U-Net on the ImageNet resnet18, frozen
+        learn.FineTune(8, baseLr: learn.LrFind().Valley);
+        learn.Export("polyps.lumen");
+        using var predictor = Predictor.Load("polyps.lumen");
+        MaskPrediction polyp = predictor.PredictMask("new.jpg");     // a class per pixel, at the image's own size
+        File.WriteAllBytes("new-mask.png", polyp.Mask.EncodePng(binary: true));
+        Console.WriteLine($"polyp area: {polyp.AreaFractions[1]:P1}");
+        // END
+    }
+
     public static void Pets()
     {
         // README:pets

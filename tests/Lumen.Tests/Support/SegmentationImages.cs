@@ -28,19 +28,20 @@ public static class SegmentationImages
 
     /// <summary>
     /// Writes <paramref name="count"/> such pairs as <c>images/img{i}.png</c> and binary
-    /// <c>masks/img{i}.png</c> (0/255, or a JPEG mask when <paramref name="jpegMasks"/>) under <paramref name="root"/>.
+    /// <c>masks/img{i}.png</c> (0/255, or a JPEG mask when <paramref name="jpegMasks"/>) under <paramref name="root"/>
+    /// (in its folder <paramref name="prefix"/>, which ends with a slash, when given).
     /// </summary>
-    public static void Write(TempFolder root, int count, int width = 48, int height = 36, bool jpegMasks = false)
+    public static void Write(TempFolder root, int count, int width = 48, int height = 36, bool jpegMasks = false, string prefix = "")
     {
         for (int i = 0; i < count; i++)
         {
             var (image, mask) = Rectangle(width, height, 1000 + i);
-            root.Write($"images/img{i:D3}.png", TestImages.Encode(image, SKEncodedImageFormat.Png));
+            root.Write($"{prefix}images/img{i:D3}.png", TestImages.Encode(image, SKEncodedImageFormat.Png));
             var grey = RgbImage.Filled(width, height, 0, 0, 0);
             for (int y = 0; y < height; y++)
                 for (int x = 0; x < width; x++)
                     if (mask[x, y] == 1) grey.Set(x, y, 255, 255, 255);
-            root.Write(jpegMasks ? $"masks/img{i:D3}.jpg" : $"masks/img{i:D3}.png",
+            root.Write(jpegMasks ? $"{prefix}masks/img{i:D3}.jpg" : $"{prefix}masks/img{i:D3}.png",
                 TestImages.Encode(grey, jpegMasks ? SKEncodedImageFormat.Jpeg : SKEncodedImageFormat.Png));
         }
     }

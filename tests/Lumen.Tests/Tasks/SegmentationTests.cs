@@ -3,6 +3,7 @@ using Lumen.Data;
 using Lumen.Data.Masks;
 using Lumen.Imaging;
 using Lumen.Inference;
+using Lumen.Interpret;
 using Lumen.Models;
 using Lumen.Tasks;
 using Lumen.Tests.Support;
@@ -244,6 +245,34 @@ public class SegmentationTests
 
     [Fact]
     [Trait("Category", Category.Slow)]
+    public void CrossValidationScoresEveryFoldsMasksAtTheImagesOwnSize()
+    {
+        using var dir = new TempFolder();
+        SegmentationImages.Write(dir, 12, width: 44, height: 36, prefix: "data/");
+        var cv = CrossValidation.Run(new CrossValidationRequest
+        {
+            Recipe = new TrainRequest
+            {
+                Data = new DataSource(dir.File("data")),
+                OutputFolder = dir.File("cv"),
+                DataOptions = new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
+                Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3,
+            },
+            Folds = 3,
+        });
+        Assert.Same(ImageTask.Segmentation, cv.Task);
+        Assert.Equal(3, cv.Folds.Count);
+        Assert.Equal(new[] { "dice_per_image", "dice", "jaccard", "foreground_acc" }, cv.MetricNames);
+        Assert.Equal(12, cv.Folds.Sum(f => f.ValidImages));
+        Assert.Null(cv.Confusion());
+        Assert.Equal(12, cv.OutOfFold.Count);
+        Assert.All(cv.OutOfFold, p => Assert.Equal(1.0, p.Probabilities.Sum(), 4));
+        Assert.InRange(cv.Summary.Mean, 0, 1);
+        Assert.True(File.Exists(dir.File("cv", "cv.json")));
+    }
+
+    [Fact]
+    [Trait("Category", Category.Slow)]
     public void ASegmentationTrainsExportsReloadsAndPredictsMasksAtEachImagesOwnSize()
     {
         using var dir = new TempFolder();
@@ -299,5 +328,16 @@ public class SegmentationTests
         string[] rows = File.ReadAllLines(dir.File("areas.csv"));
         Assert.Equal("file,background_fraction,foreground_fraction", rows[0]);
         Assert.Equal(data.Valid.Items.Count + 1, rows.Length);
+
+        // Interpretation: the same metrics as evaluation, the worst images first, and its files.
+        var interp = SegmentationInterpretation.FromModel(predictor, data.Valid.Items);
+        var (scored, _) = Evaluation.Segment(predictor, data.Valid.Items);
+        Assert.Equal(Evaluation.Metrics(scored.Select(s => s.Overlap).ToList()), interp.Metrics);
+        var worst = interp.Worst(3);
+        Assert.Equal(worst.Select(w => w.Dice).Order(), worst.Select(w => w.Dice));
+        Assert.Equal(scored.Min(s => s.Overlap.ImageDice()), worst[0].Dice, 9);
+        var files = interp.Write(dir.File("interpret"), "title", "subtitle", worst: 2);
+        Assert.All(files, f => Assert.True(new FileInfo(f).Length > 0, f));
+        Assert.Contains("dice_per_image", File.ReadAllText(dir.File("interpret", "metrics.json")));
     }
 }
