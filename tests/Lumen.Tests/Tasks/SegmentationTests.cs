@@ -245,6 +245,25 @@ public class SegmentationTests
 
     [Fact]
     [Trait("Category", Category.Slow)]
+    public void TrainWithAReportWritesTheSegmentationReport()
+    {
+        using var dir = new TempFolder();
+        SegmentationImages.Write(dir, 10, width: 40, height: 32, prefix: "data/");
+        var result = TrainWorkflow.Run(new TrainRequest
+        {
+            Data = new DataSource(dir.File("data")),
+            OutputFolder = dir.File("run"),
+            DataOptions = new DataOptions { Item = new ItemTransform(32), ValidPct = 0.3, Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
+            Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3, Report = true,
+        });
+        Assert.Equal(dir.File("run", "report.html"), result.ReportPath);
+        Assert.Contains("Lowest Dice", File.ReadAllText(result.ReportPath!));
+        Assert.True(File.Exists(dir.File("run", "worst_images.png")));
+        Assert.True(File.Exists(dir.File("run", "model.lumen")));
+    }
+
+    [Fact]
+    [Trait("Category", Category.Slow)]
     public void CrossValidationScoresEveryFoldsMasksAtTheImagesOwnSize()
     {
         using var dir = new TempFolder();
