@@ -25,6 +25,9 @@ public enum OptionName
     /// <summary>Images shown in a batch grid.</summary>
     Count,
 
+    /// <summary>Weight of the soft Dice term in a segmentation's loss.</summary>
+    DiceWeight,
+
     /// <summary>Threads decoding images ahead of bulk prediction.</summary>
     DecodeWorkers,
 

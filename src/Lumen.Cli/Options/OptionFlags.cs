@@ -7,7 +7,7 @@ internal static class OptionFlags
     public static readonly IReadOnlyDictionary<OptionName, string> Flags = new Dictionary<OptionName, string>
     {
         [OptionName.Architecture] = "--arch", [OptionName.Augment] = "--aug", [OptionName.BatchSize] = "--bs", [OptionName.Budget] = "--budget",
-        [OptionName.Codes] = "--codes", [OptionName.Count] = "--count", [OptionName.Device] = "--device", [OptionName.Engine] = "--engine", [OptionName.Epochs] = "--epochs",
+        [OptionName.Codes] = "--codes", [OptionName.Count] = "--count", [OptionName.DiceWeight] = "--dice-weight", [OptionName.Device] = "--device", [OptionName.Engine] = "--engine", [OptionName.Epochs] = "--epochs",
         [OptionName.Folds] = "--folds", [OptionName.FreezeEpochs] = "--freeze-epochs", [OptionName.LabelRegex] = "--label-regex",
         [OptionName.LabelSmoothing] = "--label-smoothing", [OptionName.Lr] = "--lr", [OptionName.MaxRotate] = "--max-rotate",
         [OptionName.Masks] = "--masks", [OptionName.Members] = "--members", [OptionName.OutputFolder] = "--out", [OptionName.Precision] = "--precision",

@@ -43,6 +43,10 @@ internal class TrainSettings : DataSettings
     [Description("Cross-entropy with label smoothing 0.1")]
     public bool LabelSmoothing { get; init; }
 
+    [CommandOption("--dice-weight <W>")]
+    [Description("Segmentation: add W × (1 − soft Dice) to the pixels' cross-entropy (default 0)")]
+    public double? DiceWeight { get; init; }
+
     [CommandOption("--mixup")]
     [Description("MixUp with alpha 0.4")]
     public bool MixUp { get; init; }
@@ -70,6 +74,7 @@ internal class TrainSettings : DataSettings
     public Lumen.Training.TrainingOptions ToTrainingOptions() => new()
     {
         LabelSmoothing = LabelSmoothing ? 0.1 : 0,
+        DiceWeight = DiceWeight ?? 0,
         Oversample = Oversample,
         ClassWeights = ClassWeights,
         TrainBn = !FreezeBn,

@@ -86,7 +86,7 @@ public sealed class Loss
     /// </summary>
     public static Loss PixelCrossEntropy(double diceWeight = 0)
     {
-        if (diceWeight < 0) throw new ArgumentOutOfRangeException(nameof(diceWeight), diceWeight, "the Dice weight must not be negative");
+        if (!(diceWeight >= 0)) throw new OptionException(OptionName.DiceWeight, $"must be 0 or more, got {diceWeight}");
         string name = "pixel_cross_entropy" + (diceWeight > 0 ? $"+{diceWeight:0.###}*dice" : "");
         return new Loss(name, (logits, targets) =>
         {

@@ -129,6 +129,8 @@ public static class TrainWorkflow
         var data = loaded?.WithOptions(request.DataOptions) ?? request.Data.Load(request.DataOptions, request.Device, progress, request.Splitter);
         if (data.Valid.Items.Count == 0 && (request.EarlyStopping is not null || request.SaveBest || request.Report))
             throw new OptionException(OptionName.ValidPct, "is 0, so there are no validation images; early stopping, save-best and the report need them");
+        if (request.Training.DiceWeight != 0 && !data.Task.PerPixel)
+            throw new OptionException(OptionName.DiceWeight, $"applies to segmentation (images with masks); this data is {data.Task.Name}");
         int trainImages = data.Train.Items.Count;
         int? givenBatchSize = request.DataOptions.Loader.BatchSize;
         int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);

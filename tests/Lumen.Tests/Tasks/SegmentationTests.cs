@@ -190,6 +190,24 @@ public class SegmentationTests
         Assert.Equal(perImage, Metrics.DicePerImage.Compute(logits, targets), 6);
     }
 
+    [Theory]
+    [InlineData("binary")]
+    [InlineData("four_classes")]
+    public void MetricsAndLossMatchAnIndependentNumpyComputation(string name)
+    {
+        // Fixtures/segmentation-metrics-reference.json comes from numpy alone (segmentation_metrics_reference.py beside it).
+        var reference = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "segmentation-metrics-reference.json")))![name]!;
+        long[] shape = reference["shape"]!.AsArray().Select(v => (long)v!).ToArray();
+        using var logits = tensor(reference["logits"]!.AsArray().Select(v => (float)v!).ToArray(), shape);
+        using var targets = tensor(reference["targets"]!.AsArray().Select(v => (long)v!).ToArray(), new[] { shape[0], shape[2], shape[3] });
+        foreach (var metric in new[] { Metrics.Dice, Metrics.Jaccard, Metrics.DicePerImage, Metrics.ForegroundAccuracy })
+            Assert.Equal((double)reference[metric.Name]!, metric.Compute(logits, targets), 9);
+        using var losses = Loss.PixelCrossEntropy().PerItem(logits, targets);
+        double[] expected = reference["cross_entropy_per_image"]!.AsArray().Select(v => (double)v!).ToArray();
+        float[] actual = losses.data<float>().ToArray();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 4);
+    }
+
     [Fact]
     public void PixelCrossEntropyIsTheMeanOverPixelsAndTheDiceTermAddsOneMinusSoftDice()
     {
