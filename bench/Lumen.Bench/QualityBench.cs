@@ -2,9 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Lumen.Data;
-using Lumen.Models;
 using Lumen.Workflows;
-using TorchSharp.PyBridge;
 
 namespace Lumen.Bench;
 
@@ -75,42 +73,11 @@ internal static class QualityBench
 
     private static List<double>? PythonFastai(string work, string foldsFile, int size, int epochs)
     {
-        const string python = "/usr/bin/python3";
-        if (!File.Exists(python))
-        {
-            Console.WriteLine("PyTorch baseline skipped: /usr/bin/python3 not found (apt-get install python3-torch python3-torchvision python3-pil python3-numpy)");
-            return null;
-        }
-        // The same pretrained body as Lumen's default, and its input normalisation.
-        string body = Path.Combine(work, "resnet18-body.pth");
-        string norm = Path.Combine(work, "normalization.json");
-        using (var model = VisionModel.Create("resnet18", 2))
-        {
-            model.Body.save_py(body);
-            var n = model.Spec.Normalization;
-            File.WriteAllText(norm, JsonSerializer.Serialize(new { mean = n.Mean, std = n.Std, scale = n.Scale, bgr = n.Bgr }));
-        }
-        string script = Program.RepoFile("bench", "python", "fastai_recipe.py");
-        string arguments = $"\"{script}\" --folds-file \"{foldsFile}\" --body \"{body}\" --norm \"{norm}\" --size {size} --epochs {epochs}";
-        Console.WriteLine($"PyTorch: {python} {arguments}");
-        var psi = new ProcessStartInfo(python, arguments) { RedirectStandardOutput = true };
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(psi)!;
         var accuracies = new List<double>();
-        while (process.StandardOutput.ReadLine() is { } line)
+        bool ran = PythonBaseline.Run(work, "fastai_recipe.py", $"--folds-file \"{foldsFile}\" --size {size} --epochs {epochs}", line =>
         {
-            Console.WriteLine($"  pytorch {line}");
-            if (!line.StartsWith("fold=", StringComparison.Ordinal)) continue;
-            string accuracy = line.Split(' ').Single(p => p.StartsWith("accuracy=", StringComparison.Ordinal))["accuracy=".Length..];
-            accuracies.Add(double.Parse(accuracy, CultureInfo.InvariantCulture));
-        }
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            Console.WriteLine($"PyTorch baseline failed (exit code {process.ExitCode}); its error is above");
-            return null;
-        }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pytorch: {watch.Elapsed.TotalMinutes:F1} min"));
-        return accuracies;
+            if (line.StartsWith("fold=", StringComparison.Ordinal)) accuracies.Add(PythonBaseline.Field(line, "accuracy"));
+        });
+        return ran ? accuracies : null;
     }
 }

@@ -4,9 +4,7 @@ using System.Text.Json;
 using Lumen.Data;
 using Lumen.Data.Masks;
 using Lumen.Inference;
-using Lumen.Models;
 using Lumen.Workflows;
-using TorchSharp.PyBridge;
 
 namespace Lumen.Bench;
 
@@ -42,7 +40,8 @@ internal static class SegmentBench
         File.WriteAllLines(foldsFile, new[] { "path,mask,fold" }.Concat(items.Select((item, i) => $"{item.Path},{item.Mask!.Path},{foldOf[i] + 1}")));
 
         var python = args.Contains("--skip-python") ? null : PythonUnet(work, foldsFile, size, epochs, freezeEpochs, batchSize);
-        var lumen = args.Contains("--skip-lumen") ? null : LumenRecipe(folder, work, folds, seed, size, epochs, freezeEpochs, batchSize, lumenFlags);
+        var lumen = args.Contains("--skip-lumen") ? null : LumenRecipe(folder, work, folds, seed, size, epochs, freezeEpochs, batchSize, lumenFlags,
+            fold => items.Where((_, i) => foldOf[i] + 1 == fold).ToList());
 
         Console.WriteLine();
         Console.WriteLine($"{"fold",-10}{"Lumen dice/img",16}{"PyTorch dice/img",18}");
@@ -73,7 +72,9 @@ internal static class SegmentBench
     /// include the epoch's validation pass), prediction images/s of each fold's model on its held-out
     /// images at their own size (decode, forward, resize to the image, argmax).
     /// </summary>
-    private static Side LumenRecipe(string folder, string work, int folds, int seed, int size, int epochs, int freezeEpochs, int batchSize, string[] flags)
+    /// <param name="heldOut">The held-out images of a 1-based fold (the split lumen cv makes with the same seed).</param>
+    private static Side LumenRecipe(string folder, string work, int folds, int seed, int size, int epochs, int freezeEpochs, int batchSize, string[] flags,
+        Func<int, List<LabelledItem>> heldOut)
     {
         string cvFolder = Path.Combine(work, "lumen-cv");
         var args = new[] { "cv", folder, "--folds", Str(folds), "--seed", Str(seed), "--size", Str(size), "--epochs", Str(epochs),
@@ -95,63 +96,27 @@ internal static class SegmentBench
             int epochsRun = history.RootElement.GetArrayLength();
             side.TrainRate.Add(fold.GetProperty("train_images").GetInt32() * epochsRun / seconds);
             using var predictor = Predictor.Load(Path.Combine(run, "model.lumen"));
-            var held = items(folder, k, folds, seed);
+            var held = heldOut(k);
             var clock = Stopwatch.StartNew();
             foreach (var item in held) predictor.PredictMask(item.Path);
             side.PredictRate.Add(held.Count / clock.Elapsed.TotalSeconds);
         }
         return side;
-
-        static List<LabelledItem> items(string folder, int fold, int folds, int seed)
-        {
-            var layout = SegmentationSource.RecogniseLayout(folder)!.Value;
-            var all = SegmentationSource.Scan(layout.Images, layout.Masks, SegmentationSource.FindEncoding(folder, layout.Masks)).Items;
-            var foldOf = Splitter.FoldOf(all, folds, seed);
-            return all.Where((_, i) => foldOf[i] + 1 == fold).ToList();
-        }
     }
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static Side? PythonUnet(string work, string foldsFile, int size, int epochs, int freezeEpochs, int batchSize)
     {
-        const string python = "/usr/bin/python3";
-        if (!File.Exists(python))
-        {
-            Console.WriteLine("PyTorch baseline skipped: /usr/bin/python3 not found (apt-get install python3-torch python3-torchvision python3-pil python3-numpy)");
-            return null;
-        }
-        string body = Path.Combine(work, "resnet18-body.pth");
-        string norm = Path.Combine(work, "normalization.json");
-        using (var model = VisionModel.Create("resnet18", 2))
-        {
-            model.Body.save_py(body);
-            var n = model.Spec.Normalization;
-            File.WriteAllText(norm, JsonSerializer.Serialize(new { mean = n.Mean, std = n.Std, scale = n.Scale, bgr = n.Bgr }));
-        }
-        string script = Program.RepoFile("bench", "python", "unet_recipe.py");
-        string arguments = $"\"{script}\" --folds-file \"{foldsFile}\" --body \"{body}\" --norm \"{norm}\" --size {size} --epochs {epochs} --freeze-epochs {freezeEpochs} --bs {batchSize}";
-        Console.WriteLine($"PyTorch: {python} {arguments}");
-        var psi = new ProcessStartInfo(python, arguments) { RedirectStandardOutput = true };
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(psi)!;
         var side = new Side(new(), new(), new());
-        while (process.StandardOutput.ReadLine() is { } line)
-        {
-            Console.WriteLine($"  pytorch {line}");
-            if (!line.StartsWith("fold=", StringComparison.Ordinal)) continue;
-            double Field(string name) => double.Parse(line.Split(' ').Single(p => p.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..], CultureInfo.InvariantCulture);
-            side.Dice.Add(Field("dice_per_image"));
-            side.TrainRate.Add(Field("train_img_s"));
-            side.PredictRate.Add(Field("predict_img_s"));
-        }
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            Console.WriteLine($"PyTorch baseline failed (exit code {process.ExitCode}); its error is above");
-            return null;
-        }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pytorch: {watch.Elapsed.TotalMinutes:F1} min"));
-        return side;
+        bool ran = PythonBaseline.Run(work, "unet_recipe.py",
+            $"--folds-file \"{foldsFile}\" --size {size} --epochs {epochs} --freeze-epochs {freezeEpochs} --bs {batchSize}", line =>
+            {
+                if (!line.StartsWith("fold=", StringComparison.Ordinal)) return;
+                side.Dice.Add(PythonBaseline.Field(line, "dice_per_image"));
+                side.TrainRate.Add(PythonBaseline.Field(line, "train_img_s"));
+                side.PredictRate.Add(PythonBaseline.Field(line, "predict_img_s"));
+            });
+        return ran ? side : null;
     }
 }

@@ -100,8 +100,7 @@ public sealed class ItemTransform
             SKRect region = SourceRect(image.Width, image.Height, null);
             return (Draw(image, region, Size, Method == ResizeMethod.Pad ? PadMode : PadMode.Border), region);
         }
-        double f = (double)Size / Math.Min(image.Width, image.Height);
-        int w = Math.Max(Size, (int)Math.Round(image.Width * f)), h = Math.Max(Size, (int)Math.Round(image.Height * f));
+        var (w, h) = ShortSideAt(image, Size);
         var frame = SKRect.Create(0, 0, image.Width, image.Height);
         return (Draw(image, frame, w, h, PadMode.Border), frame);
     }
@@ -119,11 +118,16 @@ public sealed class ItemTransform
     /// <summary>Shrinks <paramref name="image"/> so its shorter side is <see cref="SourceShortSide"/> (never enlarges).</summary>
     public RgbImage Shrink(RgbImage image)
     {
-        int shortSide = Math.Min(image.Width, image.Height);
-        if (shortSide <= SourceShortSide) return image;
-        double f = (double)SourceShortSide / shortSide;
-        int w = Math.Max(SourceShortSide, (int)Math.Round(image.Width * f)), h = Math.Max(SourceShortSide, (int)Math.Round(image.Height * f));
+        if (Math.Min(image.Width, image.Height) <= SourceShortSide) return image;
+        var (w, h) = ShortSideAt(image, SourceShortSide);
         return Draw(image, SKRect.Create(0, 0, image.Width, image.Height), w, h, PadMode.Border);
+    }
+
+    /// <summary>The size of <paramref name="image"/> scaled so its shorter side is <paramref name="side"/>.</summary>
+    private static (int Width, int Height) ShortSideAt(RgbImage image, int side)
+    {
+        double f = (double)side / Math.Min(image.Width, image.Height);
+        return (Math.Max(side, (int)Math.Round(image.Width * f)), Math.Max(side, (int)Math.Round(image.Height * f)));
     }
 
     /// <summary>The region of the source image that becomes the output square (may extend outside when padding).</summary>

@@ -261,19 +261,23 @@ public class SegmentationTests
 
     // ---- End to end ----------------------------------------------------------------------------
 
+    /// <summary>One unfrozen epoch at 32 px from random weights on the generated images in <c>data/</c>, into <paramref name="output"/>.</summary>
+    private static TrainRequest SmallRecipe(TempFolder dir, string output) => new()
+    {
+        Data = new DataSource(dir.File("data")),
+        OutputFolder = dir.File(output),
+        DataOptions = new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
+        Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3,
+    };
+
     [Fact]
     [Trait("Category", Category.Slow)]
     public void TrainWithAReportWritesTheSegmentationReport()
     {
         using var dir = new TempFolder();
         SegmentationImages.Write(dir, 10, width: 40, height: 32, prefix: "data/");
-        var result = TrainWorkflow.Run(new TrainRequest
-        {
-            Data = new DataSource(dir.File("data")),
-            OutputFolder = dir.File("run"),
-            DataOptions = new DataOptions { Item = new ItemTransform(32), ValidPct = 0.3, Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
-            Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3, Report = true,
-        });
+        var recipe = SmallRecipe(dir, "run");
+        var result = TrainWorkflow.Run(recipe with { DataOptions = recipe.DataOptions with { ValidPct = 0.3 }, Report = true });
         Assert.Equal(dir.File("run", "report.html"), result.ReportPath);
         Assert.Contains("Lowest Dice", File.ReadAllText(result.ReportPath!));
         Assert.True(File.Exists(dir.File("run", "worst_images.png")));
@@ -288,13 +292,7 @@ public class SegmentationTests
         SegmentationImages.Write(dir, 12, width: 44, height: 36, prefix: "data/");
         var cv = CrossValidation.Run(new CrossValidationRequest
         {
-            Recipe = new TrainRequest
-            {
-                Data = new DataSource(dir.File("data")),
-                OutputFolder = dir.File("cv"),
-                DataOptions = new DataOptions { Item = new ItemTransform(32), Loader = new LoaderOptions { BatchSize = 4, Workers = 2 } },
-                Weights = "none", Epochs = 1, FreezeEpochs = 0, Lr = 1e-3,
-            },
+            Recipe = SmallRecipe(dir, "cv"),
             Folds = 3,
         });
         Assert.Same(ImageTask.Segmentation, cv.Task);
