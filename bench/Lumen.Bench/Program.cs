@@ -28,6 +28,7 @@ public static class Program
                 "fuzz-models" => FuzzModelsBench.Run(rest),
                 "quality" => QualityBench.Run(rest),
                 "segment" => SegmentBench.Run(rest),
+                "detect" => DetectBench.Run(rest),
                 "precision" => PrecisionBench.Run(rest),
                 "train-mpi" => TrainMpiBench.Run(rest),
                 _ => Usage($"unknown benchmark '{command}'"),
@@ -42,7 +43,7 @@ public static class Program
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, fuzz-models, quality, segment");
+        Console.Error.WriteLine($"bench: {problem}. Benchmarks: data, train, train-mpi, predict, precision, serve-load, serve-soak, fuzz, fuzz-models, quality, segment, detect");
         return 1;
     }
 

@@ -1,4 +1,4 @@
-"""fastai's fine_tune in plain PyTorch, shared by the baselines (fastai_recipe.py, unet_recipe.py):
+"""fastai's fine_tune in plain PyTorch, shared by the baselines (fastai_recipe.py, unet_recipe.py, fcos_recipe.py):
 Lumen's input normalisation of the ML.NET weights, AdamW as fastai sets it up, freezing by layer
 group, one-cycle and fastai's slice() spread of learning rates over the groups."""
 import math
@@ -49,8 +49,13 @@ def cos(start, end, pct):
     return end + (start - end) / 2 * (1 + math.cos(math.pi * pct))
 
 
-def one_cycle(model, opt, loader, epochs, lrs, pct_start, div=25.0, div_final=1e5):
-    """fastai's fit_one_cycle with cross-entropy (per image, or per pixel for N×C×H×W outputs); returns the images trained on."""
+def cross_entropy(model, x, y):
+    """The classifiers' and U-Net's loss: cross-entropy per image, or per pixel for N×C×H×W outputs."""
+    return F.cross_entropy(model(x), y)
+
+
+def one_cycle(model, opt, loader, epochs, lrs, pct_start, div=25.0, div_final=1e5, loss=cross_entropy):
+    """fastai's fit_one_cycle, minimising loss(model, x, y) (default cross_entropy); returns the images trained on."""
     total, step, images = epochs * len(loader), 0, 0
     for _ in range(epochs):
         model.train()
@@ -65,7 +70,7 @@ def one_cycle(model, opt, loader, epochs, lrs, pct_start, div=25.0, div_final=1e
                     lr, mom = cos(top, top / div_final, p), cos(0.85, 0.95, p)
                 group["lr"], group["betas"] = lr, (mom, 0.99)
             opt.zero_grad()
-            F.cross_entropy(model(x), y).backward()
+            loss(model, x, y).backward()
             opt.step()
             step += 1
             images += len(x)

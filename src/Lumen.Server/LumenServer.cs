@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Lumen.Inference;
+using Lumen.Models;
+using Lumen.Workflows;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -145,34 +147,65 @@ public static class LumenServer
             .WithSummary("The served model: classes, architecture, metrics, preprocessing");
         app.MapPost("/api/predict", (HttpContext context, bool? gradcam) => Predict(context, gradcam ?? false, predictor, queue, options))
             .WithSummary("Classify an image: multipart field 'file', or the raw image bytes as the body")
-            .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-            .DisableAntiforgery();
+            .TakesAnImage()
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         app.MapPost("/api/segment", (HttpContext context, bool? overlay) => Segment(context, overlay ?? false, predictor, options))
             .WithSummary("Segment an image (segmentation models): multipart field 'file', or the raw image bytes as the body; the mask has the image's size")
-            .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .DisableAntiforgery();
+            .TakesAnImage();
+        app.MapPost("/api/detect", (HttpContext context, bool? overlay, double? threshold) => Detect(context, overlay ?? false, threshold, predictor, options))
+            .WithSummary("Find boxes in an image (detection models): multipart field 'file', or the raw image bytes as the body; ?threshold= sets the score threshold (default: the model's)")
+            .TakesAnImage();
     }
 
-    /// <summary>One segmentation at a time: a pass already uses every core, and a large upload's probabilities are resampled to its full size.</summary>
-    private static readonly SemaphoreSlim Segmenter = new(1);
+    /// <summary>An endpoint that takes an uploaded image: its accepted types and its problems in the OpenAPI document, no antiforgery token.</summary>
+    private static RouteHandlerBuilder TakesAnImage(this RouteHandlerBuilder endpoint) => endpoint
+        .Accepts<IFormFile>("multipart/form-data", "image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif", "application/octet-stream")
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status409Conflict)
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+        .DisableAntiforgery();
+
+    private static async Task<Results<Ok<DetectionResponse>, ProblemHttpResult>> Detect(HttpContext context, bool overlay, double? threshold, Predictor predictor, ServerOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        if (!predictor.Info.Task.PerBox)
+            return Problem(409, "Not a detection model", $"the served model is a {predictor.Info.Task.Name} model; POST the image to {(predictor.Info.Task.PerPixel ? "/api/segment" : "/api/predict")}");
+        if (threshold is { } t && !(t >= 0 && t <= 1)) return Problem(400, "Bad threshold", $"threshold must be in [0, 1], got {t}");
+        var (bytes, name, problem) = await ReadUploadAsync(context, options);
+        if (problem is not null) return problem;
+        // One at a time, as segmentation: a pass already uses every core.
+        await WholeFramePasses.WaitAsync(context.RequestAborted);
+        try
+        {
+            var decoding = predictor.BoxDecoding with { ScoreThreshold = threshold ?? predictor.BoxDecoding.ScoreThreshold };
+            var (prediction, image) = predictor.PredictBoxes(bytes!, name, decoding, options.MaxPixels);
+            var boxes = prediction.Boxes.Select(b => new FoundBox(b.Label, Math.Round(b.Score, 4), Math.Round(b.XMin, 1), Math.Round(b.YMin, 1), Math.Round(b.XMax, 1), Math.Round(b.YMax, 1))).ToList();
+            return TypedResults.Ok(new DetectionResponse(prediction.Width, prediction.Height, boxes, Path.GetFileName(options.ModelPath), Math.Round(clock.Elapsed.TotalMilliseconds, 1),
+                overlay ? Convert.ToBase64String(BoxPredictWorkflow.Draw(image, prediction, predictor.Classes).EncodePng()) : null));
+        }
+        catch (ImageDecodeException e)
+        {
+            bool unsupported = e.Failure == DecodeFailure.UnsupportedFormat;
+            return Problem(unsupported ? 415 : 400, unsupported ? "Unsupported media type" : "Unreadable image", e.Reason);
+        }
+        finally
+        {
+            WholeFramePasses.Release();
+        }
+    }
+
+    /// <summary>One whole-frame pass (segmentation, detection) at a time: a pass already uses every core, and a large upload is decoded at its full size.</summary>
+    private static readonly SemaphoreSlim WholeFramePasses = new(1);
 
     private static async Task<Results<Ok<SegmentationResponse>, ProblemHttpResult>> Segment(HttpContext context, bool overlay, Predictor predictor, ServerOptions options)
     {
         var clock = Stopwatch.StartNew();
         if (!predictor.Info.Task.PerPixel)
-            return Problem(409, "Not a segmentation model", $"the served model is a {predictor.Info.Task.Name} classifier; POST the image to /api/predict");
+            return Problem(409, "Not a segmentation model", $"the served model is a {predictor.Info.Task.Name} model; POST the image to {(predictor.Info.Task.PerBox ? "/api/detect" : "/api/predict")}");
         var (bytes, name, problem) = await ReadUploadAsync(context, options);
         if (problem is not null) return problem;
-        await Segmenter.WaitAsync(context.RequestAborted);
+        await WholeFramePasses.WaitAsync(context.RequestAborted);
         try
         {
             var (prediction, image) = predictor.PredictMask(bytes!, name, options.MaxPixels);
@@ -189,7 +222,7 @@ public static class LumenServer
         }
         finally
         {
-            Segmenter.Release();
+            WholeFramePasses.Release();
         }
     }
 
@@ -256,6 +289,8 @@ public static class LumenServer
         var clock = Stopwatch.StartNew();
         if (predictor.Info.Task.PerPixel)
             return Problem(409, "A segmentation model", "the served model segments images; POST the image to /api/segment for its mask");
+        if (predictor.Info.Task.PerBox)
+            return Problem(409, "A detection model", "the served model finds boxes; POST the image to /api/detect");
         var (bytes, name, problem) = await ReadUploadAsync(context, options);
         if (problem is not null) return problem;
 

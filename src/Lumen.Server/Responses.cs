@@ -31,12 +31,30 @@ public sealed record ClassArea(string Label, double Fraction);
 /// <param name="Overlay">With <c>?overlay=true</c>: the image with the mask drawn over it, a base64 PNG; otherwise null.</param>
 public sealed record SegmentationResponse(int Width, int Height, IReadOnlyList<ClassArea> Areas, string Mask, string Model, double ElapsedMs, string? Overlay);
 
+/// <summary>One box a detector found, in the uploaded image's pixels.</summary>
+/// <param name="Label">The class.</param>
+/// <param name="Score">Confidence in [0, 1].</param>
+/// <param name="XMin">Left edge.</param>
+/// <param name="YMin">Top edge.</param>
+/// <param name="XMax">Right edge.</param>
+/// <param name="YMax">Bottom edge.</param>
+public sealed record FoundBox(string Label, double Score, double XMin, double YMin, double XMax, double YMax);
+
+/// <summary>The answer of <c>POST /api/detect</c> (detection models).</summary>
+/// <param name="Width">The image's width in pixels.</param>
+/// <param name="Height">The image's height in pixels.</param>
+/// <param name="Boxes">The boxes scoring at least the request's threshold, best first.</param>
+/// <param name="Model">The served model file's name.</param>
+/// <param name="ElapsedMs">Time spent on this request in the server, in milliseconds.</param>
+/// <param name="Overlay">With <c>?overlay=true</c>: the image with the boxes drawn, a base64 PNG; otherwise null.</param>
+public sealed record DetectionResponse(int Width, int Height, IReadOnlyList<FoundBox> Boxes, string Model, double ElapsedMs, string? Overlay);
+
 /// <summary>The answer of <c>GET /api/model</c>.</summary>
 /// <param name="Model">The model file's name.</param>
 /// <param name="Architecture">The network (e.g. resnet18).</param>
 /// <param name="Weights">Where the pretrained body came from.</param>
 /// <param name="Classes">Class names in output order.</param>
-/// <param name="Task">What the model predicts: single-label, multi-label (independent sigmoid labels) or segmentation (a class per pixel: POST /api/segment).</param>
+/// <param name="Task">What the model predicts: single-label, multi-label (independent sigmoid labels) segmentation (a class per pixel: POST /api/segment) or detection (boxes: POST /api/detect).</param>
 /// <param name="Threshold">Multi-label decision threshold.</param>
 /// <param name="Metrics">Validation metrics recorded at export.</param>
 /// <param name="Trained">When the model file was written (UTC).</param>

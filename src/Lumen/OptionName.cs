@@ -16,6 +16,9 @@ public enum OptionName
     /// <summary>Images per batch.</summary>
     BatchSize,
 
+    /// <summary>The boxes of a detection (a file or folder).</summary>
+    Boxes,
+
     /// <summary>The time a budgeted run may take.</summary>
     Budget,
 
@@ -76,6 +79,12 @@ public enum OptionName
     /// <summary>The folder of segmentation masks.</summary>
     Masks,
 
+    /// <summary>Boxes a detector keeps per image.</summary>
+    MaxDetections,
+
+    /// <summary>The overlap above which non-maximum suppression drops the lower-scoring box.</summary>
+    NmsIou,
+
     /// <summary>Models trained per cross-validation fold.</summary>
     Members,
 
@@ -114,6 +123,9 @@ public enum OptionName
 
     /// <summary>Keep the epoch with the lowest valid_loss.</summary>
     SaveBest,
+
+    /// <summary>The score below which a detector's boxes are dropped.</summary>
+    ScoreThreshold,
 
     /// <summary>A process's part of every batch in data-parallel training.</summary>
     Shard,

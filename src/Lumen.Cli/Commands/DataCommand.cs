@@ -32,6 +32,16 @@ internal sealed class DataCommand : Command<DataSettings>
         AnsiConsole.Write(table);
 
         Say.Line($"{dls.Vocab.Count} classes, {dls.Task.Name}; split: {dls.SplitDescription}");
+        if (audit.Boxes is { } boxes)
+        {
+            // For boxes, a class's images are those holding one of its boxes.
+            var perImage = boxes.BoxesPerImage;
+            Say.Line($"boxes ({boxes.Format}): {boxes.BoxesPerClass.Sum()} in all; per class {string.Join(", ", dls.Vocab.Classes.Select((c, k) => $"{c} {boxes.BoxesPerClass[k]}"))}");
+            Say.Line($"boxes per image: none {perImage[0]}, one {perImage[1]}, two {perImage[2]}, three {perImage[3]}, four or more {perImage[4]}");
+            if (boxes.RelativeSides.Count == 5)
+                Say.Line($"box side relative to its image (√ of the area share): min {boxes.RelativeSides[0]:0.00}, 10% {boxes.RelativeSides[1]:0.00}, "
+                    + $"median {boxes.RelativeSides[2]:0.00}, 90% {boxes.RelativeSides[3]:0.00}, max {boxes.RelativeSides[4]:0.00}");
+        }
         if (audit.IgnoredFiles > 0) Say.Line($"ignored {audit.IgnoredFiles} file(s) that are not images in a class folder");
 
         if (audit.Unreadable.Count > 0)

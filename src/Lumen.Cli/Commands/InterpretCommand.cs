@@ -38,6 +38,21 @@ internal sealed class InterpretCommand : Command<InterpretCommand.Settings>
         string runDir = Path.GetDirectoryName(Path.GetFullPath(settings.Model))!;
         string scope = $"{items.Count} images scored (--split {settings.Split.ToLowerInvariant()})"
             + (settings.Split.Equals("all", StringComparison.OrdinalIgnoreCase) && scored.Trained > 0 ? $", {scored.Trained} of them trained on: metrics are optimistic" : "");
+        if (predictor.Info.Task.PerBox)
+        {
+            if (settings.Tta > 0) throw new LumenException("--tta is not available for detection models");
+            var (files, metrics) = ConsoleProgress.Run(progress =>
+            {
+                var interp = DetectionInterpretation.FromModel(predictor, items, progress);
+                var info = predictor.Info;
+                return (interp.Write(settings.Out, $"Lumen report: {Path.GetFileName(settings.Model)} on {Path.GetFileName(Path.GetFullPath(settings.Folder).TrimEnd('/'))}",
+                    $"{info.Spec.Architecture} detector ({info.Spec.Weights}), {info.Preprocessing.Size}px, trained {info.Training.Epochs} epochs on {info.Training.CreatedUtc:yyyy-MM-dd}; {scope}; "
+                    + "boxes found at each image's own size", Math.Min(settings.TopLosses, 16)), interp.Metrics);
+            });
+            foreach (var (name, value) in metrics) Say.Line($"{name} {value:F4}");
+            foreach (string path in files) Say.Line($"wrote {path}");
+            return 0;
+        }
         if (predictor.Info.Task.PerPixel)
         {
             var (files, metrics) = ConsoleProgress.Run(progress =>

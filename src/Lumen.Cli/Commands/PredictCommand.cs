@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Lumen.Data;
 using Lumen.Inference;
+using Lumen.Models;
 using Lumen.Workflows;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -46,8 +47,20 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         public string? SaveMasks { get; init; }
 
         [CommandOption("--draw <DIR>")]
-        [Description("Segmentation: write each image with its mask drawn over it as <stem>.png")]
+        [Description("Segmentation and detection: write each image with its mask or boxes drawn over it as <stem>.png")]
         public string? Draw { get; init; }
+
+        [CommandOption("--coco <FILE>")]
+        [Description("Detection: write the boxes as COCO results JSON (image_id = file stem, category_id = class index + 1, bbox x,y,w,h)")]
+        public string? Coco { get; init; }
+
+        [CommandOption("--score-threshold <P>")]
+        [Description("Detection: drop boxes scoring below this (default: the model's, the best F1 on its validation images)")]
+        public double? ScoreThreshold { get; init; }
+
+        [CommandOption("--nms-iou <IOU>")]
+        [Description("Detection: of two boxes of one class overlapping more than this, keep the better (default 0.6)")]
+        public double? NmsIou { get; init; }
 
         [CommandOption("--resume")]
         [Description("With --out: keep the rows an interrupted run wrote and predict only the other images")]
@@ -60,8 +73,11 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         var files = Inputs(settings);
         using var predictor = settings.LoadPredictor();
         if (predictor.Info.Task.PerPixel) return Segment(predictor, files, settings, cancellationToken);
+        if (predictor.Info.Task.PerBox) return Detect(predictor, files, settings, cancellationToken);
         if (settings.SaveMasks is not null || settings.Draw is not null)
-            throw new LumenException($"--save-masks and --draw need a segmentation model; this one is {predictor.Info.Task.Name} classification");
+            throw new LumenException($"--save-masks and --draw need a segmentation or detection model; this one is {predictor.Info.Task.Name} classification");
+        if (settings.Coco is not null || settings.ScoreThreshold is not null || settings.NmsIou is not null)
+            throw new LumenException($"--coco, --score-threshold and --nms-iou need a detection model; this one is {predictor.Info.Task.Name} classification");
         var request = new PredictRequest
         {
             Files = files, Output = settings.Out, Top = settings.Top, Resume = settings.Resume, Group = Cluster.Group,
@@ -103,9 +119,41 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         return result.Done + result.AlreadyDone == 0 ? 1 : 0;
     }
 
-    /// <summary>The images to predict: the input file, every image below the input folder, or the rows of the --csv table.</summary>
+    /// <summary>A detection model's boxes for every image: the table, COCO results and drawings asked for.</summary>
+    private static int Detect(Predictor predictor, List<string> files, Settings settings, CancellationToken cancellation)
+    {
+        if (settings.SaveMasks is not null) throw new LumenException("--save-masks needs a segmentation model; this one finds boxes (use --draw, --out or --coco)");
+        if (settings.Tta > 0) throw new LumenException("--tta is not available for detection models");
+        var decoding = predictor.BoxDecoding with
+        {
+            ScoreThreshold = settings.ScoreThreshold ?? predictor.BoxDecoding.ScoreThreshold,
+            NmsIou = settings.NmsIou ?? predictor.BoxDecoding.NmsIou,
+        };
+        var request = new BoxPredictRequest { Files = files, Output = settings.Out, Coco = settings.Coco, Draw = settings.Draw, Decoding = decoding };
+        var result = ConsoleProgress.Run(progress => BoxPredictWorkflow.Run(predictor, request, progress, cancellation));
+        foreach (var (path, error) in result.Skipped) Console.Error.WriteLine($"lumen: skipped '{path}': {error}");
+        if (result.Predicted.Count <= 20)
+        {
+            var table = new Table().AddColumns("file", "boxes", "best");
+            foreach (var p in result.Predicted)
+                table.AddRow(Markup.Escape(Path.GetFileName(p.Path)), p.Boxes.Count.ToString(),
+                    p.Boxes.Count == 0 ? "" : Markup.Escape($"{p.Boxes[0].Label} {p.Boxes[0].Score:0.00} ({p.Boxes[0].XMin:0}, {p.Boxes[0].YMin:0}, {p.Boxes[0].XMax:0}, {p.Boxes[0].YMax:0})"));
+            AnsiConsole.Write(table);
+        }
+        double seconds = result.Elapsed.TotalSeconds;
+        var written = new[] { (settings.Out, "box table"), (settings.Coco, "COCO results"), (settings.Draw, "drawings") }
+            .Where(w => w.Item1 is not null).Select(w => $"{w.Item2} in {Path.GetFullPath(w.Item1!)}").ToList();
+        Say.Line($"{result.Predicted.Count} image(s) searched in {seconds:F1} s ({result.Predicted.Count / Math.Max(seconds, 1e-9):F1} img/s), "
+                 + $"{result.Predicted.Sum(p => p.Boxes.Count)} box(es) at score ≥ {decoding.ScoreThreshold:0.###}, {result.Skipped.Count} skipped"
+                 + (written.Count > 0 ? "; " + string.Join(", ", written) : ""));
+        return result.Predicted.Count == 0 ? 1 : 0;
+    }
+
+    /// <summary>A segmentation model's masks for every image: masks, drawings and the area table asked for.</summary>
     private static int Segment(Predictor predictor, List<string> files, Settings settings, CancellationToken cancellation)
     {
+        if (settings.Coco is not null || settings.ScoreThreshold is not null || settings.NmsIou is not null)
+            throw new LumenException("--coco, --score-threshold and --nms-iou need a detection model; this one segments");
         if (settings.SaveMasks is null && settings.Draw is null && settings.Out is null && files.Count > 20)
             Say.Line("nothing is written without --save-masks, --draw or --out; showing each image's area fractions only");
         var request = new MaskPredictRequest { Files = files, SaveMasks = settings.SaveMasks, Draw = settings.Draw, Output = settings.Out, Tta = settings.Tta };
@@ -126,6 +174,7 @@ internal sealed class PredictCommand : Command<PredictCommand.Settings>
         return result.Predicted.Count == 0 ? 1 : 0;
     }
 
+    /// <summary>The images to predict: the input file, every image below the input folder, or the rows of the --csv table.</summary>
     private static List<string> Inputs(Settings settings)
     {
         if (settings.Csv is { } table)

@@ -35,7 +35,7 @@ internal sealed class ShowBatchCommand : Command<ShowBatchCommand.Settings>
         var dls = ConsoleProgress.Run(progress => settings.Load(options, progress));
         var grid = dls.ShowBatch(settings.Count, training: !settings.Valid);
         grid.SavePng(settings.Out);
-        Say.Line($"wrote {Path.GetFullPath(settings.Out)} ({grid.Width}x{grid.Height}, {Math.Min(settings.Count, (settings.Valid ? dls.Valid : dls.Train).Items.Count)} images, augmentation '{settings.Aug}')");
+        Say.Line($"wrote {Path.GetFullPath(settings.Out)} ({grid.Width}x{grid.Height}, {Math.Min(settings.Count, (settings.Valid ? dls.Valid : dls.Train).Items.Count)} images, augmentation '{settings.AugPreset}')");
         return 0;
     }
 }

@@ -25,6 +25,10 @@ internal class DataSettings : CommandSettings
     [Description("Segmentation: folder of masks named like the images (binary, class indices with --codes, or colours with a class_dict.csv); a folder holding images/ and masks/ is recognised without it")]
     public string? Masks { get; init; }
 
+    [CommandOption("--boxes <PATH>")]
+    [Description("Detection: the boxes, as COCO or Kvasir-SEG JSON, a CSV (file,label,xmin,ymin,xmax,ymax), or a folder of VOC .xml, YOLO .txt or masks (each region a box); images are the folder's images/ when it has one")]
+    public string? Boxes { get; init; }
+
     [CommandOption("--codes <FILE>")]
     [Description("Segmentation classes: codes.txt (one name per line, pixel value = line) or class_dict.csv (name,r,g,b); default: found beside the data, else binary")]
     public string? Codes { get; init; }
@@ -40,7 +44,7 @@ internal class DataSettings : CommandSettings
     public int Seed { get; init; } = 42;
 
     [CommandOption("--size <PIXELS>")]
-    [Description("Side of the square images given to the model (default 224; 128 for segmentation)")]
+    [Description("Side of the square images given to the model (default 224; 128 for segmentation, 256 for detection)")]
     public int? Size { get; init; }
 
     [CommandOption("--resize <METHOD>")]
@@ -49,9 +53,8 @@ internal class DataSettings : CommandSettings
     public string Resize { get; init; } = "crop";
 
     [CommandOption("--aug <PRESET>")]
-    [Description("Augmentation preset: default, endoscopy or none")]
-    [DefaultValue("default")]
-    public string Aug { get; init; } = "default";
+    [Description("Augmentation preset: default, endoscopy, boxes (flips, zoom and lighting only; the default with --boxes) or none")]
+    public string? Aug { get; init; }
 
     [CommandOption("--max-rotate <DEGREES>")]
     [Description("Override the preset's maximum rotation (0-360)")]
@@ -65,8 +68,14 @@ internal class DataSettings : CommandSettings
     [Description("Batch size (default: train, cv and lr-find choose it from the number of training images, 8 to 64; 64 elsewhere)")]
     public int? BatchSize { get; init; }
 
+    /// <summary>
+    /// The augmentation preset: --aug, else the task's default: boxes turned with their images become
+    /// looser than their objects, so detection keeps to the transforms that keep them tight.
+    /// </summary>
+    public string AugPreset => Aug ?? (ToDataSource().IsDetection ? "boxes" : "default");
+
     /// <summary>Where the images come from, as given on the command line.</summary>
-    public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex, Masks = Masks, Codes = Codes };
+    public DataSource ToDataSource() => new(Folder) { Csv = Csv, LabelRegex = LabelRegex, Masks = Masks, Boxes = Boxes, Codes = Codes };
 
     /// <summary>Resolves the folder (or dataset name) and loads it with <paramref name="options"/>.</summary>
     public ImageDataLoaders Load(DataOptions options, IProgressReporter progress, TorchSharp.torch.Device? device = null) =>
@@ -75,7 +84,7 @@ internal class DataSettings : CommandSettings
     /// <summary>The library options these settings describe.</summary>
     public DataOptions ToDataOptions()
     {
-        AugmentOptions aug = AugmentOptions.FromPreset(Aug);
+        AugmentOptions aug = AugmentOptions.FromPreset(AugPreset);
         if (MaxRotate is { } rotate) aug = aug with { MaxRotate = rotate };
         if (FlipVert) aug = aug with { FlipVert = true };
         var options = new DataOptions

@@ -6,12 +6,12 @@ internal static class OptionFlags
     /// <summary>The flag that sets each option (a test checks every flag exists and every option is here or in <see cref="WithoutFlag"/>).</summary>
     public static readonly IReadOnlyDictionary<OptionName, string> Flags = new Dictionary<OptionName, string>
     {
-        [OptionName.Architecture] = "--arch", [OptionName.Augment] = "--aug", [OptionName.BatchSize] = "--bs", [OptionName.Budget] = "--budget",
+        [OptionName.Architecture] = "--arch", [OptionName.Augment] = "--aug", [OptionName.BatchSize] = "--bs", [OptionName.Boxes] = "--boxes", [OptionName.Budget] = "--budget",
         [OptionName.Codes] = "--codes", [OptionName.Count] = "--count", [OptionName.DiceWeight] = "--dice-weight", [OptionName.Device] = "--device", [OptionName.Engine] = "--engine", [OptionName.Epochs] = "--epochs",
         [OptionName.Folds] = "--folds", [OptionName.FreezeEpochs] = "--freeze-epochs", [OptionName.LabelRegex] = "--label-regex",
         [OptionName.LabelSmoothing] = "--label-smoothing", [OptionName.Lr] = "--lr", [OptionName.MaxRotate] = "--max-rotate",
-        [OptionName.Masks] = "--masks", [OptionName.Members] = "--members", [OptionName.OutputFolder] = "--out", [OptionName.Precision] = "--precision",
-        [OptionName.ProgressiveStartSize] = "--progressive", [OptionName.Resume] = "--resume", [OptionName.SaveBest] = "--save-best",
+        [OptionName.Masks] = "--masks", [OptionName.Members] = "--members", [OptionName.NmsIou] = "--nms-iou", [OptionName.OutputFolder] = "--out", [OptionName.Precision] = "--precision",
+        [OptionName.ProgressiveStartSize] = "--progressive", [OptionName.Resume] = "--resume", [OptionName.SaveBest] = "--save-best", [OptionName.ScoreThreshold] = "--score-threshold",
         [OptionName.Size] = "--size", [OptionName.Split] = "--split", [OptionName.Threads] = "--threads", [OptionName.Top] = "--top",
         [OptionName.Tta] = "--tta", [OptionName.ValidPct] = "--valid-pct", [OptionName.Weights] = "--weights",
     };
@@ -19,7 +19,7 @@ internal static class OptionFlags
     /// <summary>Options the CLI does not expose (library and server settings): their messages use the library's name.</summary>
     public static readonly IReadOnlySet<OptionName> WithoutFlag = new HashSet<OptionName>
     {
-        OptionName.DecodeWorkers, OptionName.Fold, OptionName.Lookahead, OptionName.MaxLighting, OptionName.MaxMembers, OptionName.MaxWarp,
+        OptionName.DecodeWorkers, OptionName.Fold, OptionName.Lookahead, OptionName.MaxDetections, OptionName.MaxLighting, OptionName.MaxMembers, OptionName.MaxWarp,
         OptionName.MinScale, OptionName.MinZoom, OptionName.PAffine, OptionName.PFlip, OptionName.PLighting, OptionName.Prefetch,
         OptionName.ProgressiveRampFraction, OptionName.Shard, OptionName.Workers,
     };

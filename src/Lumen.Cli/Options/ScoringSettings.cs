@@ -21,6 +21,10 @@ internal class ScoringSettings : ModelSettings
     [Description("Segmentation models: the masks of the images (default: the folder's masks/, beside images/)")]
     public string? Masks { get; init; }
 
+    [CommandOption("--boxes <PATH>")]
+    [Description("Detection models: the images' true boxes (COCO or Kvasir-SEG JSON, a CSV, or a folder of VOC, YOLO or masks)")]
+    public string? Boxes { get; init; }
+
     [CommandOption("--codes <FILE>")]
     [Description("Segmentation models: the masks' classes (codes.txt or class_dict.csv; default: found beside the data)")]
     public string? Codes { get; init; }
@@ -46,7 +50,7 @@ internal class ScoringSettings : ModelSettings
             "unseen" => ScoreSplit.Unseen,
             _ => throw new LumenException($"--split must be all, valid or unseen, got '{Split}'"),
         };
-        var scored = Evaluation.SelectSplit(predictor, Evaluation.LabelledItems(predictor, Folder, Csv, Masks, Codes), split);
+        var scored = Evaluation.SelectSplit(predictor, Evaluation.LabelledItems(predictor, Folder, Csv, Masks, Codes, Boxes), split);
         if (scored.TrainedOnWarning(split) is { } warning) Say.Warning($"{warning} (--split valid, --split unseen)");
         if (predictor.Images is null)
             Say.Warning($"'{Model}' does not record which images it was trained on (an older Lumen wrote it): if this folder holds training images, the metrics are optimistic");

@@ -57,15 +57,23 @@ public sealed record AugmentOptions
     /// </summary>
     public static AugmentOptions Endoscopy { get; } = new() { FlipVert = true, MaxRotate = 360, MaxLighting = 0.3 };
 
-    /// <summary>Names accepted by <see cref="FromPreset"/>.</summary>
-    public static IReadOnlyList<string> PresetNames { get; } = new[] { "default", "endoscopy", "none" };
+    /// <summary>
+    /// For boxes: only the transforms that keep a box tight around its object, horizontal flips and zoom,
+    /// with lighting. A box rotated or warped with its image becomes the bounding box of its turned
+    /// corners, looser than the object, and a detector learns loose boxes from it.
+    /// </summary>
+    public static AugmentOptions Boxes { get; } = new() { MaxRotate = 0, MaxWarp = 0 };
 
-    /// <summary>Looks up a preset by name (default, endoscopy, none).</summary>
+    /// <summary>Names accepted by <see cref="FromPreset"/>.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = new[] { "default", "endoscopy", "boxes", "none" };
+
+    /// <summary>Looks up a preset by name (default, endoscopy, boxes, none).</summary>
     /// <exception cref="LumenException">The name is not a preset.</exception>
     public static AugmentOptions FromPreset(string name) => name.ToLowerInvariant() switch
     {
         "default" => Default,
         "endoscopy" => Endoscopy,
+        "boxes" => Boxes,
         "none" => None,
         _ => throw new OptionException(OptionName.Augment, $"must be one of {string.Join(", ", PresetNames)}, got '{name}'"),
     };

@@ -1,3 +1,4 @@
+using Lumen.Data.Boxes;
 using Lumen.Imaging;
 using Lumen.Tensors;
 using TorchSharp;
@@ -32,7 +33,7 @@ public sealed class BatchAugmenter
     /// </summary>
     public Tensor Apply(Tensor images, Random random)
     {
-        var (augmented, _) = Apply(images, null, random);
+        var (augmented, _) = Apply(images, (Tensor?)null, random);
         return augmented;
     }
 
@@ -43,6 +44,26 @@ public sealed class BatchAugmenter
     /// with or without masks.
     /// </summary>
     public (Tensor Images, Tensor? Masks) Apply(Tensor images, Tensor? masks, Random random)
+    {
+        var (x, moved, _) = Apply(images, masks, null, random);
+        return (x, moved);
+    }
+
+    /// <summary>
+    /// As <see cref="Apply(Tensor, Random)"/>, moving each image's <paramref name="boxes"/> (in its pixels)
+    /// with it: every box becomes the bounding box of its transformed corners, clipped, and is dropped
+    /// when less than <see cref="BoxList.MinVisibleShare"/> stays in the frame. Pixels from outside the
+    /// frame are black whatever the pad mode (a reflected object would be an object without a box).
+    /// The same seed draws the same transforms as without boxes.
+    /// </summary>
+    public (Tensor Images, IReadOnlyList<BoxList> Boxes) Apply(Tensor images, IReadOnlyList<BoxList> boxes, Random random)
+    {
+        if (boxes.Count != images.shape[0]) throw new ArgumentException($"{images.shape[0]} images but {boxes.Count} box lists", nameof(boxes));
+        var (x, _, moved) = Apply(images, null, boxes, random);
+        return (x, moved!);
+    }
+
+    private (Tensor Images, Tensor? Masks, IReadOnlyList<BoxList>? Boxes) Apply(Tensor images, Tensor? masks, IReadOnlyList<BoxList>? boxes, Random random)
     {
         int n = (int)images.shape[0];
         var homographies = new double[n][];
@@ -57,7 +78,10 @@ public sealed class BatchAugmenter
             anyLighting |= brightness[i] != 0 || contrast[i] != 1;
         }
         using var scope = NewDisposeScope();
-        Tensor x = anyGeometry ? Resample(images, homographies, _options.PadMode) : images.alias();
+        PadMode fill = boxes is null ? _options.PadMode : PadMode.Zeros;
+        Tensor x = anyGeometry ? Resample(images, homographies, fill) : images.alias();
+        IReadOnlyList<BoxList>? movedBoxes = boxes is null || !anyGeometry ? boxes
+            : boxes.Select((b, i) => MoveBoxes(b, homographies[i], (int)images.shape[3], (int)images.shape[2])).ToList();
         Tensor? movedMasks = masks is null ? null
             : anyGeometry ? Resample(masks.unsqueeze(1), homographies, _options.PadMode, GridSampleMode.Nearest).squeeze(1).to(masks.dtype)
             : masks.alias();
@@ -69,7 +93,37 @@ public sealed class BatchAugmenter
             using var high = (1 - 1e-6).ToScalar();
             x = x.clamp(low, high).logit().add_(b, Scalars.One).mul_(c).sigmoid_();
         }
-        return (x.MoveToOuterDisposeScope(), movedMasks?.MoveToOuterDisposeScope());
+        return (x.MoveToOuterDisposeScope(), movedMasks?.MoveToOuterDisposeScope(), movedBoxes);
+    }
+
+    /// <summary>
+    /// Boxes through a homography (which maps output points to the input points they show, in [-1, 1]
+    /// with pixel centres at ±1): the inverse takes each box corner to where the image puts it.
+    /// </summary>
+    private static BoxList MoveBoxes(BoxList boxes, double[] homography, int width, int height)
+    {
+        double[] m = Invert(homography);
+        double toU = 2.0 / (width - 1), toV = 2.0 / (height - 1);
+        return boxes.Map((x, y) =>
+        {
+            double u = (x - 0.5) * toU - 1, v = (y - 0.5) * toV - 1;
+            double d = m[6] * u + m[7] * v + m[8];
+            double mu = (m[0] * u + m[1] * v + m[2]) / d, mv = (m[3] * u + m[4] * v + m[5]) / d;
+            return ((mu + 1) / toU + 0.5, (mv + 1) / toV + 0.5);
+        }, width, height);
+    }
+
+    /// <summary>The inverse of a row-major 3×3 matrix (adjugate over determinant).</summary>
+    internal static double[] Invert(double[] m)
+    {
+        double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8];
+        double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+        return new[]
+        {
+            (e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det,
+            (f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det,
+            (d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det,
+        };
     }
 
     /// <summary>One image's combined transform: warp ∘ flip ∘ rotate ∘ zoom, as a row-major 3×3 matrix.</summary>

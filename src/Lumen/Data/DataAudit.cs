@@ -32,6 +32,9 @@ public sealed record DataAudit(
     /// <summary>Each class's share of all mask pixels (segmentation), in class order; null for whole-image labels.</summary>
     public IReadOnlyList<double>? ClassPixelShares { get; init; }
 
+    /// <summary>What the boxes look like (detection); null otherwise.</summary>
+    public Boxes.BoxSummary? Boxes { get; init; }
+
     /// <summary>A class is reported as imbalanced when the largest class has this many times its images.</summary>
     public const double ImbalanceRatio = 3.0;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Lumen.Augment;
+using Lumen.Data.Boxes;
 using Lumen.Data.Masks;
 using Lumen.Imaging;
 using Lumen.Tasks;
@@ -44,6 +45,8 @@ public sealed class DataLoader
         options.Validate();
         if (items.Any(i => i.Mask is not null) && items.Any(i => i.Mask is null))
             throw new ArgumentException("either every item has a mask or none has", nameof(items));
+        if (items.Any(i => i.Boxes is not null) && items.Any(i => i.Boxes is null))
+            throw new ArgumentException("either every item has boxes or none has", nameof(items));
         Items = items;
         Vocab = vocab;
         Task = task;
@@ -60,6 +63,18 @@ public sealed class DataLoader
 
     /// <summary>True when the items carry masks (segmentation): batches' targets are the masks, moved with the images.</summary>
     public bool HasMasks => Items.Count > 0 && Items[0].Mask is not null;
+
+    /// <summary>
+    /// True when the items carry boxes (detection): batches' targets are the boxes, moved with the
+    /// images and padded to <see cref="MaxBoxes"/> per image.
+    /// </summary>
+    public bool HasBoxes => Items.Count > 0 && Items[0].Boxes is not null;
+
+    /// <summary>
+    /// The most boxes any item has (at least 1): every batch's box targets are padded to it, so the
+    /// predictions of all batches stack into one tensor.
+    /// </summary>
+    public int MaxBoxes => HasBoxes ? Math.Max(1, Items.Max(i => i.Boxes!.Count)) : 0;
 
     /// <summary>The device batches are placed on.</summary>
     public Device Device => _device;
@@ -138,7 +153,8 @@ public sealed class DataLoader
         int[] order = EpochOrder(epoch);
         int batches = BatchCount;
 
-        var channel = Channel.CreateBounded<(RgbImage[] Images, ClassMask[]? Masks, LabelledItem[] Items)>(
+        int maxBoxes = MaxBoxes;
+        var channel = Channel.CreateBounded<RawBatch>(
             new BoundedChannelOptions(_options.Loader.Prefetch) { SingleReader = true, SingleWriter = true });
         using var cancel = new CancellationTokenSource();
         Task producer = System.Threading.Tasks.Task.Run(async () =>
@@ -151,6 +167,7 @@ public sealed class DataLoader
                     int count = indices.Count;
                     var images = new RgbImage[count];
                     var masks = HasMasks ? new ClassMask[count] : null;
+                    var boxes = HasBoxes ? new BoxList[count] : null;
                     var items = new LabelledItem[count];
                     Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Loader.Workers, CancellationToken = cancel.Token }, k =>
                     {
@@ -158,10 +175,11 @@ public sealed class DataLoader
                         items[k] = Items[index];
                         Random? random = Training ? new Random(Seeds.Derive(_options.Seed, SeedStream.ItemTransform, epoch, index)) : null;
                         RgbImage source = LoadSource(Items[index].Path);
-                        if (masks is null) images[k] = _transform.Apply(source, random);
-                        else (images[k], masks[k]) = _transform.Apply(source, Items[index].Mask!.Read(_transform.SourceShortSide), random);
+                        if (masks is not null) (images[k], masks[k]) = _transform.Apply(source, Items[index].Mask!.Read(_transform.SourceShortSide), random);
+                        else if (boxes is not null) (images[k], boxes[k]) = _transform.Apply(source, Items[index].Boxes!, random);
+                        else images[k] = _transform.Apply(source, random);
                     });
-                    await channel.Writer.WriteAsync((images, masks, items), cancel.Token);
+                    await channel.Writer.WriteAsync(new RawBatch(images, masks, boxes, items), cancel.Token);
                 }
                 channel.Writer.Complete();
             }
@@ -176,7 +194,8 @@ public sealed class DataLoader
             for (int b = startBatch; b < batches; b++)
             {
                 var raw = ReadNext(channel.Reader);
-                yield return Collate(raw.Images, raw.Masks, raw.Items, new Random(Seeds.Derive(_options.Seed, SeedStream.BatchAugment, epoch, b)));
+                var random = new Random(Seeds.Derive(_options.Seed, SeedStream.BatchAugment, epoch, b));
+                yield return raw.Boxes is null ? Collate(raw.Images, raw.Masks, raw.Items, random) : CollateBoxes(raw.Images, raw.Boxes, raw.Items, maxBoxes, random);
             }
         }
         finally
@@ -208,7 +227,10 @@ public sealed class DataLoader
         return order;
     }
 
-    private static (RgbImage[] Images, ClassMask[]? Masks, LabelledItem[] Items) ReadNext(ChannelReader<(RgbImage[], ClassMask[]?, LabelledItem[])> reader)
+    /// <summary>One batch's transformed images and targets, before stacking.</summary>
+    private sealed record RawBatch(RgbImage[] Images, ClassMask[]? Masks, BoxList[]? Boxes, LabelledItem[] Items);
+
+    private static RawBatch ReadNext(ChannelReader<RawBatch> reader)
     {
         try
         {
@@ -243,6 +265,25 @@ public sealed class DataLoader
         Tensor? stacked = masks is null ? null : MaskTensor.Stack(masks, _device);
         var (x, y) = _options.Preprocessing.Batch(images, stacked, _device, _augmenter is null ? null : (rgb, m) => _augmenter.Apply(rgb, m, random));
         y ??= Task.Targets(items, Vocab, _device);
+        return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
+    }
+
+    /// <summary>
+    /// As <see cref="Collate"/> for items with boxes: the augmentation moves each image's boxes with
+    /// it, and the targets are the boxes padded to <paramref name="maxBoxes"/> per image (N×M×5: class
+    /// index or −1, then the corners in input pixels).
+    /// </summary>
+    internal Batch CollateBoxes(IReadOnlyList<RgbImage> images, IReadOnlyList<BoxList> boxes, IReadOnlyList<LabelledItem> items, int maxBoxes, Random random)
+    {
+        using var scope = NewDisposeScope();
+        IReadOnlyList<BoxList> moved = boxes;
+        var (x, _) = _options.Preprocessing.Batch(images, null, _device, _augmenter is null ? null : (rgb, _) =>
+        {
+            var (augmented, placed) = _augmenter.Apply(rgb, boxes, random);
+            moved = placed;
+            return (augmented, null);
+        });
+        Tensor y = BoxTargets.Pad(moved, Vocab, maxBoxes, _device);
         return new Batch(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), items);
     }
 }

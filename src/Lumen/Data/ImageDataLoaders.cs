@@ -88,6 +88,22 @@ public sealed class ImageDataLoaders
     }
 
     /// <summary>
+    /// Images with boxes (fastai's <c>BBoxBlock</c> with <c>BBoxLblBlock</c>): every image below
+    /// <paramref name="images"/> with the boxes <paramref name="boxes"/> gives it, in any
+    /// <see cref="Boxes.BoxFormat"/> (see <see cref="Boxes.DetectionSource"/>); images without boxes are
+    /// negatives. <paramref name="codes"/> names the classes of a masks folder read as boxes. Split by
+    /// <paramref name="splitter"/> or the options' seeded random split.
+    /// </summary>
+    /// <exception cref="DataException">A box file is malformed, names an unknown image, or a box is inverted, empty or outside its image (all listed; nothing loads).</exception>
+    public static ImageDataLoaders FromBoxes(string images, string boxes, string? codes = null, DataOptions? options = null, Device? device = null,
+        IProgressReporter? progress = null, Func<IReadOnlyList<LabelledItem>, IReadOnlyList<Split>>? splitter = null)
+    {
+        var masks = Directory.Exists(boxes) ? Masks.SegmentationSource.FindEncoding(Path.GetDirectoryName(Path.GetFullPath(images)) ?? images, boxes, codes) : null;
+        var listing = Boxes.DetectionSource.Scan(images, boxes, masks, (options ?? new DataOptions()).Loader.Workers);
+        return FromListing(listing, images, options, device, progress, $"no images found in '{Path.GetFullPath(images)}'", splitter);
+    }
+
+    /// <summary>
     /// fastai's <c>from_name_re</c>: every image below <paramref name="folder"/> whose file name matches
     /// <paramref name="pattern"/> gets group 1 as its label; split by <paramref name="splitter"/> or the
     /// options' seeded random split.
@@ -150,7 +166,7 @@ public sealed class ImageDataLoaders
         var items = readable.Select(i => listing.Items[i]).ToList();
         var itemHashes = readable.Select(i => hashes[i]).ToList();
         var vocab = listing.Classes is { } classes ? Vocabulary.InOrder(classes) : new Vocabulary(items.SelectMany(i => i.Labels));
-        if (vocab.Count < 2)
+        if (vocab.Count < (listing.Task.PerBox ? 1 : 2))
             throw new DataException(vocab.Count == 0
                 ? $"no labels found in '{folder}'"
                 : $"only one class ('{vocab.Classes[0]}') found in '{folder}'; a classifier needs at least 2 (one sub-folder per class)");
@@ -169,7 +185,7 @@ public sealed class ImageDataLoaders
                 ? $"the validation split of '{folder}' is empty: too few images for a validation fraction of {options.ValidPct}"
                 : $"the validation split of '{folder}' is empty (split {description})");
 
-        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings) with { ClassPixelShares = listing.ClassPixelShares };
+        var audit = DataAudit.Build(items, splits, itemHashes, vocab, unreadable, listing.IgnoredFiles, listing.Warnings) with { ClassPixelShares = listing.ClassPixelShares, Boxes = listing.Boxes };
         foreach (string warning in audit.Warnings) progress.Warn(warning);
 
         device ??= CPU;
@@ -229,7 +245,7 @@ public sealed class ImageDataLoaders
     /// <summary>
     /// A grid of the first <paramref name="count"/> images of a batch as the model sees them (after
     /// augmentation for the training loader), captioned with their labels, or with their masks drawn
-    /// over them for a segmentation: fastai's <c>show_batch</c>.
+    /// over them for a segmentation, or with their boxes for a detection: fastai's <c>show_batch</c>.
     /// </summary>
     public RgbImage ShowBatch(int count = 16, bool training = true, int epoch = 0, int cellSize = 160)
     {
@@ -247,7 +263,10 @@ public sealed class ImageDataLoaders
                     RgbImage image = ImageTensor.ToImage(shown[i]);
                     // Masks are drawn over their images, as augmented together.
                     if (loader.HasMasks) image = Masks.MaskTensor.ToMask(batch.Targets[i]).Overlay(image);
-                    cells.Add(new GridCell(image, loader.HasMasks ? Path.GetFileNameWithoutExtension(batch.Items[i].Path) : batch.Items[i].LabelText));
+                    // Boxes are drawn where the augmentation put them.
+                    if (loader.HasBoxes) image = BoxDrawing.Draw(image, Boxes.BoxTargets.Read(batch.Targets[i].unsqueeze(0))[0]
+                        .Select(b => new DrawnBox(b.XMin, b.YMin, b.XMax, b.YMax, Vocab.Classes.Count > 1 ? Vocab.Classes[b.Class] : "", b.Class)).ToList());
+                    cells.Add(new GridCell(image, loader.HasMasks || loader.HasBoxes ? Path.GetFileNameWithoutExtension(batch.Items[i].Path) : batch.Items[i].LabelText));
                 }
             }
             if (cells.Count >= count) break;

@@ -1,3 +1,4 @@
+using Lumen.Data.Boxes;
 using Lumen.Data.Masks;
 using Lumen.Imaging;
 using SkiaSharp;
@@ -85,6 +86,22 @@ public sealed class ItemTransform
         float sx = (float)mask.Width / image.Width, sy = (float)mask.Height / image.Height;
         var maskSource = SKRect.Create(source.Left * sx, source.Top * sy, source.Width * sx, source.Height * sy);
         return (Draw(image, source, Size, fill), mask.Sample(maskSource, Size, Size, fill));
+    }
+
+    /// <summary>
+    /// Transforms an image and its boxes with the same geometry (one random draw): the image as
+    /// <see cref="Apply(RgbImage, Random?)"/> except that pixels from outside the image are black (a
+    /// reflected object would be an object without a box), the boxes (in any size of the same frame,
+    /// e.g. the file's) mapped into the output square, clipped, and dropped when too little is left
+    /// (<see cref="BoxList.MinVisibleShare"/>).
+    /// </summary>
+    public (RgbImage Image, BoxList Boxes) Apply(RgbImage image, BoxList boxes, Random? random)
+    {
+        SKRect source = SourceRect(image.Width, image.Height, random);
+        PadMode fill = Method == ResizeMethod.Pad ? PadMode.Zeros : PadMode.Border;
+        double fx = (double)image.Width / boxes.Width / source.Width * Size, fy = (double)image.Height / boxes.Height / source.Height * Size;
+        double left = source.Left / ((double)image.Width / boxes.Width), top = source.Top / ((double)image.Height / boxes.Height);
+        return (Draw(image, source, Size, fill), boxes.Map((x, y) => ((x - left) * fx, (y - top) * fy), Size, Size));
     }
 
     /// <summary>

@@ -23,6 +23,9 @@ public sealed record SourceListing(
 
     /// <summary>Each class's share of all mask pixels (segmentation), in class order; null otherwise.</summary>
     public IReadOnlyList<double>? ClassPixelShares { get; init; }
+
+    /// <summary>What the boxes look like (detection); null otherwise.</summary>
+    public Boxes.BoxSummary? Boxes { get; init; }
 }
 
 /// <summary>A file that could not be used, with the reason.</summary>

@@ -24,18 +24,19 @@ public static class ImageDecoder
     public static bool IsImageFile(string path) => Extensions.Contains(Path.GetExtension(path));
 
     /// <summary>Decodes a file. See <see cref="Decode(byte[], string, int, long)"/>.</summary>
-    public static RgbImage Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
+    public static RgbImage Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels) => Decode(ReadBytes(path), path, minShortSide, maxPixels);
+
+    /// <summary>An image file's bytes, a read failure reported as an <see cref="ImageDecodeException"/> naming the file.</summary>
+    public static byte[] ReadBytes(string path)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ImageDecodeException(path, DecodeFailure.Unreadable, e.Message);
         }
-        return Decode(bytes, path, minShortSide, maxPixels);
     }
 
     /// <summary>Decodes an image from a stream (read to its end first). See <see cref="Decode(byte[], string, int, long)"/>.</summary>

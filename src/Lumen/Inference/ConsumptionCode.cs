@@ -24,6 +24,8 @@ public static class ConsumptionCode
         {
             if (model.Info.Task.PerPixel)
                 throw new LumenException($"{modelPath} is a segmentation model; the generated projects classify (call Predictor.PredictMask from your code, see docs/segmentation.md)");
+            if (model.Info.Task.PerBox)
+                throw new LumenException($"{modelPath} is a detection model; the generated projects classify (call Predictor.PredictBoxes from your code, see docs/detection.md)");
             classes = string.Join(", ", model.Info.Classes);
         }
         var written = new List<string>();

@@ -41,12 +41,15 @@ public static class Evaluation
     /// <summary>
     /// Labelled items of a folder (class sub-folders, or a CSV) whose labels the model knows; for a
     /// segmentation model, images with masks (<paramref name="masks"/>, or the folder's <c>images/</c> and
-    /// <c>masks/</c>) read with the model's classes (binary masks for two classes, else the data's codes file).
+    /// <c>masks/</c>) read with the model's classes (binary masks for two classes, else the data's codes file);
+    /// for a detection model, the images with <paramref name="boxes"/> (the folder's <c>images/</c> when it has one).
     /// </summary>
     /// <exception cref="DataException">The folder holds classes the model was not trained on, or no images.</exception>
-    public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null, string? masks = null, string? codes = null)
+    public static IReadOnlyList<LabelledItem> LabelledItems(Predictor predictor, string folder, string? csv = null, string? masks = null, string? codes = null,
+        string? boxes = null)
     {
         if (predictor.Info.Task.PerPixel) return MaskedItems(predictor, folder, masks, codes);
+        if (predictor.Info.Task.PerBox) return BoxedItems(predictor, folder, boxes, codes);
         var listing = csv is null ? FolderSource.Scan(folder) : CsvSource.Read(csv, folder, predictor.Info.Task);
         if (listing.Items.Count == 0) throw new DataException($"no labelled images found in '{Path.GetFullPath(folder)}'");
         var known = predictor.Classes.ToHashSet(StringComparer.Ordinal);
@@ -55,6 +58,75 @@ public static class Evaluation
             throw new DataException($"'{folder}' has classes the model does not know: {string.Join(", ", unknown)}; the model's classes are {string.Join(", ", predictor.Classes)}");
         return listing.Items;
     }
+
+    private static IReadOnlyList<LabelledItem> BoxedItems(Predictor predictor, string folder, string? boxes, string? codes)
+    {
+        if (boxes is null) throw new OptionException(OptionName.Boxes, "is needed to score a detection model (the true boxes of the images)");
+        string images = Data.Masks.SegmentationSource.ImageFolderNames.Select(n => Path.Combine(folder, n)).FirstOrDefault(Directory.Exists) ?? folder;
+        var masks = Directory.Exists(boxes) ? Data.Masks.SegmentationSource.FindEncoding(folder, boxes, codes) : null;
+        var items = Data.Boxes.DetectionSource.Scan(images, boxes, masks).Items;
+        var known = predictor.Classes.ToHashSet(StringComparer.Ordinal);
+        var unknown = items.SelectMany(i => i.Labels).Where(l => !known.Contains(l)).Distinct().Order(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+            throw new DataException($"the boxes in '{boxes}' have classes the model does not know: {string.Join(", ", unknown)}; the model's are {string.Join(", ", predictor.Classes)}");
+        return items;
+    }
+
+    /// <summary>
+    /// Finds every item's boxes at its own size (<see cref="Predictor.PredictBoxes(string, Models.BoxDecoding?)"/> with
+    /// <see cref="Models.BoxDecoding.Evaluation"/>, every box that can count towards AP), in item order, and the files that could not be read.
+    /// </summary>
+    public static (IReadOnlyList<(LabelledItem Item, BoxPrediction Prediction)> Scored, IReadOnlyList<UnreadableFile> Skipped) Detect(Predictor predictor,
+        IReadOnlyList<LabelledItem> items, IProgressReporter? progress = null) =>
+        Each(items, "Detecting", progress, item => predictor.PredictBoxes(item.Path, Models.BoxDecoding.Evaluation));
+
+    /// <summary>
+    /// <paramref name="score"/> of every item, in item order, with progress; unreadable images are skipped and
+    /// listed, and none readable is an error.
+    /// </summary>
+    private static (IReadOnlyList<(LabelledItem Item, T Result)> Scored, IReadOnlyList<UnreadableFile> Skipped) Each<T>(IReadOnlyList<LabelledItem> items,
+        string what, IProgressReporter? progress, Func<LabelledItem, T> score)
+    {
+        progress ??= NullProgress.Instance;
+        var scored = new List<(LabelledItem, T)>();
+        var skipped = new List<UnreadableFile>();
+        using (var task = progress.Start(what, items.Count))
+        {
+            foreach (var item in items)
+            {
+                try
+                {
+                    scored.Add((item, score(item)));
+                }
+                catch (ImageDecodeException e)
+                {
+                    skipped.Add(new UnreadableFile(item.Path, e.Message));
+                }
+                task.Advance();
+            }
+        }
+        if (scored.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
+        return (scored, skipped);
+    }
+
+    /// <summary>COCO's figures of detections at the images' own size against the items' boxes (see <see cref="AveragePrecision"/>).</summary>
+    public static ApResult DetectionFigures(IReadOnlyList<(LabelledItem Item, BoxPrediction Prediction)> scored, IReadOnlyList<string> classes)
+    {
+        var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+        var detections = scored.Select(s => (IReadOnlyList<Models.DetectedBox>)s.Prediction.Boxes
+            .Select(b => new Models.DetectedBox(index[b.Label], b.Score, b.XMin, b.YMin, b.XMax, b.YMax)).ToList()).ToList();
+        var truths = scored.Select(s => (IReadOnlyList<Data.Boxes.TrueBox>)s.Item.Boxes!.Boxes
+            .Select(b => new Data.Boxes.TrueBox(index[b.Label], b.XMin, b.YMin, b.XMax, b.YMax)).ToList()).ToList();
+        return AveragePrecision.Compute(detections, truths, classes.Count);
+    }
+
+    /// <summary>The detection metrics, with the names validation uses.</summary>
+    public static Dictionary<string, double> Metrics(ApResult figures) => new()
+    {
+        [Training.Metrics.Ap50.Name] = figures.Ap50,
+        [Training.Metrics.Ap.Name] = figures.Ap,
+        [Training.Metrics.Recall50.Name] = figures.Recall50,
+    };
 
     private static IReadOnlyList<LabelledItem> MaskedItems(Predictor predictor, string folder, string? masks, string? codes)
     {
@@ -77,30 +149,8 @@ public static class Evaluation
     /// and the files that could not be read.
     /// </summary>
     public static (IReadOnlyList<(LabelledItem Item, PixelOverlap Overlap)> Scored, IReadOnlyList<UnreadableFile> Skipped) Segment(Predictor predictor,
-        IReadOnlyList<LabelledItem> items, int tta = 0, IProgressReporter? progress = null)
-    {
-        progress ??= NullProgress.Instance;
-        var scored = new List<(LabelledItem, PixelOverlap)>();
-        var skipped = new List<UnreadableFile>();
-        using (var task = progress.Start("Segmenting", items.Count))
-        {
-            foreach (var item in items)
-            {
-                try
-                {
-                    var predicted = predictor.PredictMask(item.Path, tta).Mask;
-                    scored.Add((item, PixelOverlap.Of(predicted, item.Mask!.Read(), predictor.Classes.Count)));
-                }
-                catch (ImageDecodeException e)
-                {
-                    skipped.Add(new UnreadableFile(item.Path, e.Message));
-                }
-                task.Advance();
-            }
-        }
-        if (scored.Count == 0) throw new DataException($"none of the {items.Count} images could be read; first problem: {skipped[0].Path}: {skipped[0].Reason}");
-        return (scored, skipped);
-    }
+        IReadOnlyList<LabelledItem> items, int tta = 0, IProgressReporter? progress = null) =>
+        Each(items, "Segmenting", progress, item => PixelOverlap.Of(predictor.PredictMask(item.Path, tta).Mask, item.Mask!.Read(), predictor.Classes.Count));
 
     /// <summary>The segmentation metrics, with the names validation uses, of per-image counts.</summary>
     public static Dictionary<string, double> Metrics(IReadOnlyList<PixelOverlap> images) => new()

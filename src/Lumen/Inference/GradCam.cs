@@ -18,6 +18,7 @@ public static class GradCam
     public static Tensor Compute(VisionModel model, Tensor input, IReadOnlyList<int>? classes = null)
     {
         if (model.Decoder is not null) throw new LumenException("Grad-CAM explains a classifier's decision; a segmentation model's answer is already a map");
+        if (model.Detector is not null) throw new LumenException("Grad-CAM explains a classifier's decision; a detector's answer is already a set of boxes");
         using var scope = NewDisposeScope();
         bool wasTraining = model.training;
         model.eval();

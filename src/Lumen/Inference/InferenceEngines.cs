@@ -148,6 +148,7 @@ internal sealed class OnnxForward : IForwardEngine
         // Idle intra-op threads would otherwise spin after each pass and take the cores from the image
         // decoders and request handlers between passes (bench/results/inference-speed/onnx-intra-op-spinning.txt).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        if (int8 && model.Detector is not null) throw new OptionException(OptionName.Precision, "int8 is not available for detection models (their heads have no int8 form); use float32");
         byte[] graph = int8
             ? OnnxExport.ToInt8Bytes(model, info, loaded.Calibration ?? throw new OptionException(OptionName.Precision, "int8 needs the model's int8 calibration, and this file has none (written by an older Lumen); add it with ModelFile.AddCalibration"))
             : OnnxExport.ToBytes(model, info);

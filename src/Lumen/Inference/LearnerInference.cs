@@ -17,7 +17,8 @@ public static class LearnerInference
     {
         var info = Describe(learner);
         Int8Calibration? calibration = null;
-        if (OnnxExport.Supports(learner.Model) && learner.Data.Train.Items.Count > 0)
+        // A detector's heads have no int8 form: it is exported in float32 only.
+        if (OnnxExport.Supports(learner.Model) && learner.Model.Detector is null && learner.Data.Train.Items.Count > 0)
         {
             learner.Model.eval();
             var prepared = Int8Calibration.Spread(learner.Data.Train.Items).Select(i => info.Preprocessing.Prepare(i.Path)).ToList();
@@ -39,7 +40,22 @@ public static class LearnerInference
         var training = new TrainingInfo(metrics, learner.History.Count, data.Options.Seed, DateTime.UtcNow,
             typeof(ModelFile).Assembly.GetName().Version?.ToString(3) ?? "0", Fingerprint(data), data.Train.Items.Count, data.Valid.Items.Count, learner.Loss.Name, data.Options.Augment);
         var preprocessing = data.Options.Preprocessing with { Normalization = learner.Model.Normalization };
-        return new ModelInfo(ModelFile.FormatName, ModelFile.CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.Task, 0.5, preprocessing, training, "");
+        double threshold = data.Task.PerBox ? BoxThreshold(learner) : 0.5;
+        return new ModelInfo(ModelFile.FormatName, ModelFile.CurrentVersion, learner.Model.Spec, data.Vocab.Classes.ToArray(), data.Task, threshold, preprocessing, training, "");
+    }
+
+    /// <summary>
+    /// A detector's display threshold: the box score with the best F1 at IoU 0.5 on the validation images
+    /// (a short training leaves background locations scoring 0.2 to 0.3, a long one far less, so no fixed
+    /// value suits every model); <see cref="Models.BoxDecoding.Display"/>'s without validation images.
+    /// </summary>
+    private static double BoxThreshold(Learner learner)
+    {
+        double fallback = Models.BoxDecoding.Display.ScoreThreshold;
+        if (learner.Data.Valid.Items.Count == 0) return fallback;
+        using var predictions = learner.GetPredictions();
+        var found = Models.BoxDecoding.Evaluation.Decode(predictions.Logits);
+        return AveragePrecision.BestF1Threshold(found, Data.Boxes.BoxTargets.Read(predictions.Targets), learner.Data.Vocab.Count, fallback);
     }
 
     /// <summary>SHA-256 over the sorted "split|relative path|labels" lines: identifies the data a model was trained on.</summary>

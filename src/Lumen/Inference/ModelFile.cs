@@ -19,7 +19,7 @@ namespace Lumen.Inference;
 /// <param name="Spec">Architecture, head, classes, weights origin.</param>
 /// <param name="Classes">Class names in output order.</param>
 /// <param name="Task">What the outputs mean (see <see cref="ImageTask"/>), by name.</param>
-/// <param name="Threshold">Multi-label decision threshold.</param>
+/// <param name="Threshold">The decision threshold: a multi-label model's per class, a detector's box score (chosen on its validation images).</param>
 /// <param name="Preprocessing">Image preparation.</param>
 /// <param name="Training">How the model was trained.</param>
 /// <param name="WeightsSha256">SHA-256 of weights.safetensors (integrity check).</param>

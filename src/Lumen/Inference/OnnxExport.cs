@@ -71,7 +71,9 @@ public static class OnnxExport
         var g = builder ?? new OnnxGraphBuilder();
         string x = "input";
         var body = model.Body.named_children().ToList();
-        var skipLayers = model.Decoder?.SkipLayers.ToHashSet() ?? new HashSet<int>();
+        if (model.Detector is not null && g.Form != ConvForm.Float)
+            throw new LumenException("a detector's graph is exported in float32 only (its heads have no int8 calibration)");
+        var skipLayers = (model.Decoder?.SkipLayers ?? model.Detector?.FeatureLayers ?? Array.Empty<int>()).ToHashSet();
         var skips = new List<string>();
         for (int i = 0; i < body.Count; i++)
         {
@@ -87,7 +89,8 @@ public static class OnnxExport
             };
             if (skipLayers.Contains(i)) skips.Add(x);
         }
-        if (model.Decoder is { } decoder) return Finish(g, Unet(g, decoder, "input", skips, x), info, perPixel: true);
+        if (model.Decoder is { } decoder) return Finish(g, Unet(g, decoder, "input", skips, x), info);
+        if (model.Detector is { } detector) return Finish(g, Fcos(g, detector, skips), info);
         foreach (var (name, module) in model.Head.named_children())
         {
             x = module switch
@@ -102,24 +105,38 @@ public static class OnnxExport
                 _ => throw new LumenException($"ONNX export: unsupported head layer '{name}' ({module.GetType().Name})"),
             };
         }
-        return Finish(g, x, info, perPixel: false);
+        return Finish(g, x, info);
     }
 
     /// <summary>
     /// The logits and probabilities outputs, the graph's inputs and outputs (a per-pixel model takes any
     /// height and width), and the model's metadata.
     /// </summary>
-    private static ModelProto Finish(OnnxGraphBuilder g, string x, ModelInfo info, bool perPixel)
+    private static ModelProto Finish(OnnxGraphBuilder g, string x, ModelInfo info)
     {
-        g.Node("Identity", new[] { x }, "logits");
-        // The classes are axis 1 (N×C, or N×C×H×W per pixel); Softmax's default is the last axis (opset 13).
-        string activation = info.Task.OnnxActivation;
-        g.Node(activation, new[] { x }, "probabilities", activation == "Softmax" ? new[] { OnnxGraphBuilder.Int("axis", 1) } : Array.Empty<AttributeProto>());
-
+        bool perPixel = info.Task.PerPixel, perBox = info.Task.PerBox;
         int size = info.Preprocessing.Size, classes = info.Classes.Count;
+        g.Node("Identity", new[] { x }, "logits");
+        if (perBox)
+        {
+            // Rows of C class logits, 4 distances, the centre-ness logit, x, y, stride: the scores through a sigmoid, the rest as they are.
+            string Columns(long from, long to) => g.Node("Slice", new[] { x, g.Int64Initializer("starts", from), g.Int64Initializer("ends", to), g.Int64Initializer("axes", 2) });
+            g.Node("Concat", new[]
+            {
+                g.Node("Sigmoid", Columns(0, classes)), Columns(classes, classes + 4), g.Node("Sigmoid", Columns(classes + 4, classes + 5)), Columns(classes + 5, classes + 8),
+            }, "probabilities", OnnxGraphBuilder.Int("axis", 2));
+        }
+        else
+        {
+            // The classes are axis 1 (N×C, or N×C×H×W per pixel); Softmax's default is the last axis (opset 13).
+            string activation = info.Task.OnnxActivation;
+            g.Node(activation, new[] { x }, "probabilities", activation == "Softmax" ? new[] { OnnxGraphBuilder.Int("axis", 1) } : Array.Empty<AttributeProto>());
+        }
+
         g.Graph.Name = $"lumen_{info.Spec.Architecture}";
-        g.Graph.Input.Add(OnnxGraphBuilder.Value("input", perPixel ? new object[] { "batch", 3, "height", "width" } : new object[] { "batch", 3, size, size }));
-        object[] outputDims = perPixel ? new object[] { "batch", classes, "height", "width" } : new object[] { "batch", classes };
+        g.Graph.Input.Add(OnnxGraphBuilder.Value("input", perPixel || perBox ? new object[] { "batch", 3, "height", "width" } : new object[] { "batch", 3, size, size }));
+        object[] outputDims = perBox ? new object[] { "batch", "locations", classes + Models.FcosDetector.ExtraColumns }
+            : perPixel ? new object[] { "batch", classes, "height", "width" } : new object[] { "batch", classes };
         g.Graph.Output.Add(OnnxGraphBuilder.Value("logits", outputDims));
         g.Graph.Output.Add(OnnxGraphBuilder.Value("probabilities", outputDims));
         var onnx = new ModelProto
@@ -128,7 +145,8 @@ public static class OnnxExport
             ProducerName = "Lumen",
             ProducerVersion = typeof(OnnxExport).Assembly.GetName().Version?.ToString(3) ?? "0",
             Graph = g.Graph,
-            DocString = (perPixel ? "Lumen segmentation model (outputs N×C×H×W per pixel)" : "Lumen image classifier") + ". Input: RGB image resized as 'preprocessing' says, as N×3×H×W float, normalised: "
+            DocString = (perBox ? "Lumen detector (outputs N×L×(C+8): per location C class logits, 4 distances to the box's sides in strides, a centre-ness logit, x, y, stride)"
+                : perPixel ? "Lumen segmentation model (outputs N×C×H×W per pixel)" : "Lumen image classifier") + ". Input: RGB image resized as 'preprocessing' says, as N×3×H×W float, normalised: "
                         + "x = (pixel/255 · scale [channels reversed if bgr] − mean) / std.",
         };
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
@@ -177,6 +195,83 @@ public static class OnnxExport
             x = g.Node("Relu", g.Node("Add", new[] { ConvLayer(g, cross.Conv2, ConvLayer(g, cross.Conv1, x)), x }));
         }
         return ConvLayer(g, decoder.Output, x);
+    }
+
+    /// <summary>
+    /// The detector's nodes (see <see cref="FcosDetector"/>) from the body's feature maps (finest first):
+    /// the pyramid, the shared head on each level, each level's rows joined with its locations (computed
+    /// in the graph from the level's height and width, so any input size works); returns the rows' name.
+    /// </summary>
+    private static string Fcos(OnnxGraphBuilder g, FcosDetector detector, IReadOnlyList<string> features)
+    {
+        int n = features.Count;
+        var levels = new string[n + 2];
+        string top = Conv(g, detector.Lateral[n - 1], features[n - 1]);
+        levels[n - 1] = Conv(g, detector.Smooth[n - 1], top);
+        for (int i = n - 2; i >= 0; i--)
+        {
+            string lateral = Conv(g, detector.Lateral[i], features[i]);
+            top = g.Node("Add", new[] { lateral, g.ResizeLike(top, lateral) });
+            levels[i] = Conv(g, detector.Smooth[i], top);
+        }
+        levels[n] = Conv(g, detector.P6, levels[n - 1]);
+        levels[n + 1] = Conv(g, detector.P7, g.Node("Relu", levels[n]));
+        var rows = new List<string>();
+        for (int k = 0; k < levels.Length; k++)
+        {
+            string cls = Tower(g, detector.ClassTower, levels[k]), box = Tower(g, detector.BoxTower, levels[k]);
+            string head = g.Node("Concat", new[] { Conv(g, detector.ClassLogits, cls), g.Node("Relu", Conv(g, detector.BoxDistances, box)), Conv(g, detector.Centerness, box) },
+                OnnxGraphBuilder.Int("axis", 1));
+            // N×K×h×w → N×(h·w)×K, then the locations beside.
+            string flat = g.Node("Transpose", new[] { g.Node("Reshape", new[] { head, g.Int64Initializer("shape", 0, 0, -1) }) }, OnnxGraphBuilder.Ints("perm", 0, 2, 1));
+            rows.Add(g.Node("Concat", new[] { flat, Locations(g, levels[k], detector.Strides[k]) }, OnnxGraphBuilder.Int("axis", 2)));
+        }
+        return g.Node("Concat", rows.ToArray(), OnnxGraphBuilder.Int("axis", 1));
+    }
+
+    /// <summary>A convolution with its bias, its kernel, stride and padding as the module has them.</summary>
+    private static string Conv(OnnxGraphBuilder g, Conv2d conv, string input)
+    {
+        int kernel = (int)conv.weight!.shape[2];
+        return g.Conv(conv.weight, conv.bias, input, kernel, (int)conv.stride[0], kernel / 2, 1);
+    }
+
+    /// <summary>A head tower: (convolution, GroupNorm, ReLU) repeated.</summary>
+    private static string Tower(OnnxGraphBuilder g, Sequential tower, string input)
+    {
+        string x = input;
+        foreach (var layer in tower.children())
+            x = layer switch
+            {
+                Conv2d conv => Conv(g, conv, x),
+                GroupNorm norm => g.GroupNorm(norm, x),
+                ReLU => g.Node("Relu", x),
+                _ => throw new LumenException($"ONNX export: unsupported head layer {layer.GetType().Name}"),
+            };
+        return x;
+    }
+
+    /// <summary>A level's locations, N×(h·w)×3: x, y (the cell centres, (i + ½)·stride) and the stride, from the level's own shape.</summary>
+    private static string Locations(OnnxGraphBuilder g, string level, int stride)
+    {
+        string shape = g.Node("Shape", level);
+        string Dim(long axis) => g.Node("Gather", new[] { shape, g.Int64Scalar(axis) });  // a scalar index: a scalar, as Range needs
+        string h = Dim(2), w = Dim(3);
+        string Centres(string count)
+        {
+            string range = g.Node("Cast", new[] { g.Node("Range", new[] { g.Int64Scalar(0), count, g.Int64Scalar(1) }) }, OnnxGraphBuilder.Int("to", (int)TensorProto.Types.DataType.Float));
+            return g.Node("Mul", new[] { g.Node("Add", new[] { range, g.FloatScalar(0.5f) }), g.FloatScalar(stride) });
+        }
+        string hw = g.Node("Concat", new[] { g.Unsqueeze(h), g.Unsqueeze(w) }, OnnxGraphBuilder.Int("axis", 0));
+        // x varies along the columns, y along the rows; both h×w, then one h×w×3 grid with the stride.
+        string xs = g.Node("Expand", new[] { g.Node("Reshape", new[] { Centres(w), g.Int64Initializer("shape", 1, -1) }), hw });
+        string ys = g.Node("Expand", new[] { g.Node("Reshape", new[] { Centres(h), g.Int64Initializer("shape", -1, 1) }), hw });
+        string ss = g.Node("Expand", new[] { g.FloatScalar(stride), hw });
+        string grid = g.Node("Concat", new[] { g.Unsqueeze(xs, -1), g.Unsqueeze(ys, -1), g.Unsqueeze(ss, -1) }, OnnxGraphBuilder.Int("axis", 2));
+        string flat = g.Node("Reshape", new[] { grid, g.Int64Initializer("shape", 1, -1, 3) });
+        // Expand broadcasts the leading 1 to the batch (a 1 in the target keeps a dimension as it is).
+        string batchOnly = g.Node("Concat", new[] { g.Unsqueeze(Dim(0)), g.Int64Initializer("keep", 1, 1) }, OnnxGraphBuilder.Int("axis", 0));
+        return g.Node("Expand", new[] { flat, batchOnly });
     }
 
     /// <summary>A ConvLayer (convolution, BatchNorm, optional ReLU): its kernel and padding from the weight's shape.</summary>
@@ -403,6 +498,41 @@ internal sealed class OnnxGraphBuilder
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     public static AttributeProto Text(string name, string value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+    /// <summary>A 0-dimensional int64 constant.</summary>
+    public string Int64Scalar(long value)
+    {
+        using var constant = tensor(value);
+        return RawInitializer("i64", constant, TensorProto.Types.DataType.Int64);
+    }
+
+    /// <summary>A 0-dimensional float constant.</summary>
+    public string FloatScalar(float value)
+    {
+        using var constant = tensor(value);
+        return RawInitializer("f32", constant, TensorProto.Types.DataType.Float);
+    }
+
+    /// <summary><paramref name="input"/> with a new axis at <paramref name="axis"/> (opset 13 takes the axes as an input).</summary>
+    public string Unsqueeze(string input, long axis = 0) => Node("Unsqueeze", new[] { input, Int64Initializer("axes", axis) });
+
+    /// <summary>
+    /// GroupNorm as ONNX opset 13 has it: the channels split into groups (Reshape to N×G×rest),
+    /// InstanceNormalization over each group, back to the input's shape, then the per-channel scale and shift.
+    /// </summary>
+    public string GroupNorm(TorchSharp.Modules.GroupNorm norm, string input)
+    {
+        var weight = norm.weight!;
+        long channels = weight.shape[0], groups = norm.num_groups;
+        using var ones = TorchSharp.torch.ones(groups);
+        using var zeros = TorchSharp.torch.zeros(groups);
+        string grouped = Node("Reshape", new[] { input, Int64Initializer("shape", 0, groups, -1) });
+        string normalised = Node("InstanceNormalization", new[] { grouped, Initializer("gn_ones", ones), Initializer("gn_zeros", zeros) }, Float("epsilon", (float)norm.eps));
+        string back = Node("Reshape", new[] { normalised, Node("Shape", input) });
+        using var scale = weight.reshape(channels, 1, 1);
+        using var shift = norm.bias!.reshape(channels, 1, 1);
+        return Node("Add", new[] { Node("Mul", new[] { back, Initializer("gn_scale", scale) }), Initializer("gn_shift", shift) });
+    }
 
     /// <summary>An int64 constant (shapes, slice bounds).</summary>
     public string Int64Initializer(string stem, params long[] values)

@@ -191,8 +191,10 @@ public sealed partial class Predictor : IDisposable
     /// <exception cref="OptionException">(Tta) Test-time augmentation was asked of a segmentation model here.</exception>
     public Tensor Probabilities(IReadOnlyList<RgbImage> prepared, int tta = 0)
     {
-        if (tta > 0 && Info.Task.PerPixel)
-            throw new OptionException(OptionName.Tta, "averages a segmentation's probabilities only through PredictMask, which moves them back onto the image first");
+        if (tta > 0 && !Info.Task.PerImage)
+            throw new OptionException(OptionName.Tta, Info.Task.PerPixel
+                ? "averages a segmentation's probabilities only through PredictMask, which moves them back onto the image first"
+                : "is not available for detection models");
         using var scope = NewDisposeScope();
         var preprocessing = Info.Preprocessing;
         Tensor result = Tta.Predict(augment => augment is null ? ForwardPlain(prepared) : Forward(preprocessing.Batch(prepared, _device, augment)),
@@ -242,6 +244,8 @@ public sealed partial class Predictor : IDisposable
 
     private IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<RgbImage> prepared, int tta)
     {
+        if (!Info.Task.PerImage)
+            throw new LumenException($"this is a {Info.Task.Name} model: it answers with {(Info.Task.PerPixel ? "a mask (PredictMask)" : "boxes (PredictBoxes)")}, not classes per image");
         using var probabilities = Probabilities(prepared, tta);
         float[] values = probabilities.data<float>().ToArray();
         int classes = Classes.Count;

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
 using System.Text.Json;
 using Lumen.Data;
 using Lumen.Files;
@@ -104,20 +102,11 @@ public sealed class SegmentationInterpretation
             metrics = Metrics,
             dice_per_image = Scored.Select(s => new { file = s.Item.Path, dice = s.Overlap.ImageDice() }),
         }, LumenJson.Options));
-        var html = new StringBuilder();
-        html.Append($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{E(title)}</title>")
-            .Append("<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}td,th{padding:4px 12px;text-align:left}img{max-width:100%}</style></head><body>")
-            .Append($"<h1>{E(title)}</h1><p>{E(subtitle)}</p><h2>Metrics</h2><table>");
-        foreach (var (name, value) in Metrics) html.Append($"<tr><th>{E(name)}</th><td>{value.ToString("F4", CultureInfo.InvariantCulture)}</td></tr>");
-        html.Append("</table><h2>Dice per image</h2>").Append(Img(histogram, "histogram of the Dice per image"))
-            .Append("<h2>Lowest Dice</h2>").Append(Img(worstImages, "the images with the lowest Dice, true and predicted masks"))
-            .Append("</body></html>");
+        var page = new ReportPage(title, subtitle, Metrics)
+            .Picture("Dice per image", histogram, "histogram of the Dice per image")
+            .Picture("Lowest Dice", worstImages, "the images with the lowest Dice, true and predicted masks");
         string reportPath = Path.Combine(folder, "report.html");
-        AtomicFile.WriteAllText(reportPath, html.ToString());
+        AtomicFile.WriteAllText(reportPath, page.ToString());
         return new[] { histogramPath, worstPath, metricsPath, reportPath };
     }
-
-    private static string E(string text) => WebUtility.HtmlEncode(text);
-
-    private static string Img(RgbImage image, string alt) => $"<p><img alt=\"{E(alt)}\" src=\"data:image/png;base64,{Convert.ToBase64String(image.EncodePng())}\"></p>";
 }

@@ -86,21 +86,7 @@ public sealed class UnetDecoder : nn.Module
     {
         options ??= UnetOptions.Default;
         if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes), "a segmentation needs at least 2 classes");
-        var layers = EncoderLayers(body);
-        var shapes = new List<long[]>();
-        bool wasTraining = body.training;
-        body.eval();
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-        {
-            Tensor x = zeros(1, 3, probeSize, probeSize);
-            foreach (var layer in layers)
-            {
-                x = layer.forward(x);
-                shapes.Add(x.shape);
-            }
-        }
-        body.train(wasTraining);
+        var shapes = BodyProbe.Shapes(body, EncoderLayers(body), probeSize);
         // fastai's _get_sz_change_idxs: a layer is a skip when the next one changes the size.
         int[] skips = Enumerable.Range(0, shapes.Count - 1).Where(i => shapes[i][^1] != shapes[i + 1][^1]).ToArray();
         if (skips.Length == 0) throw new LumenException("the body never changes the image's size, so it has no skip connections for a U-Net");

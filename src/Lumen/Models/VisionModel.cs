@@ -18,6 +18,9 @@ public sealed record ModelSpec(string Architecture, int Classes, HeadOptions Hea
     /// <summary>The U-Net decoder's settings when the model segments (per-pixel outputs); null for a classifier head.</summary>
     public UnetOptions? Unet { get; init; }
 
+    /// <summary>The detector's settings when the model finds boxes; null otherwise.</summary>
+    public DetectorOptions? Detector { get; init; }
+
     /// <summary>The body's block layout when it differs from the architecture's standard one.</summary>
     public IReadOnlyList<int>? Layout => Weights == MlNetResNet18.WeightsName ? MlNetResNet18.Layout : null;
 }
@@ -33,19 +36,22 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     private readonly Sequential body;
     private readonly Sequential? head;
     private readonly UnetDecoder? decoder;
+    private readonly FcosDetector? detector;
 
-    private VisionModel(ModelSpec spec, Sequential body, Sequential? head, UnetDecoder? decoder) : base(nameof(VisionModel))
+    private VisionModel(ModelSpec spec, Sequential body, Sequential? head, UnetDecoder? decoder, FcosDetector? detector) : base(nameof(VisionModel))
     {
         Spec = spec;
         this.body = body;
         this.head = head;
         this.decoder = decoder;
+        this.detector = detector;
         RegisterComponents();
     }
 
-    private static VisionModel Assemble(ModelSpec spec, Architecture arch, Sequential body) => spec.Unet is { } unet
-        ? new VisionModel(spec, body, null, UnetDecoder.Create(body, spec.Classes, unet))
-        : new VisionModel(spec, body, Models.Head.Create(arch.Features, spec.Classes, spec.Head), null);
+    private static VisionModel Assemble(ModelSpec spec, Architecture arch, Sequential body) =>
+        spec.Unet is { } unet ? new VisionModel(spec, body, null, UnetDecoder.Create(body, spec.Classes, unet), null)
+        : spec.Detector is { } detector ? new VisionModel(spec, body, null, null, FcosDetector.Create(body, spec.Classes, detector))
+        : new VisionModel(spec, body, Models.Head.Create(arch.Features, spec.Classes, spec.Head), null, null);
 
     /// <summary>How to rebuild this model.</summary>
     public ModelSpec Spec { get; }
@@ -58,18 +64,21 @@ public sealed class VisionModel : Module<Tensor, Tensor>
 
     /// <summary>The classifier head.</summary>
     /// <exception cref="InvalidOperationException">The model segments: it has a <see cref="Decoder"/> instead.</exception>
-    public Sequential Head => head ?? throw new InvalidOperationException("a segmentation model has a U-Net decoder, not a classifier head");
+    public Sequential Head => head ?? throw new InvalidOperationException("a segmentation or detection model has no classifier head");
 
     /// <summary>The U-Net decoder of a segmentation model; null for a classifier.</summary>
     public UnetDecoder? Decoder => decoder;
 
-    /// <summary>The part trained from scratch: the head or the decoder.</summary>
-    public nn.Module NewPart => (nn.Module?)head ?? decoder!;
+    /// <summary>The pyramid and heads of a detector; null otherwise.</summary>
+    public FcosDetector? Detector => detector;
+
+    /// <summary>The part trained from scratch: the head, the decoder or the detector.</summary>
+    public nn.Module NewPart => (nn.Module?)head ?? (nn.Module?)decoder ?? detector!;
 
     /// <summary>The weights' input normalisation (give it to the data pipeline).</summary>
     public Normalization Normalization => Spec.Normalization;
 
-    /// <summary>Logits, N×classes (classifier) or N×classes×H×W (segmentation).</summary>
+    /// <summary>Logits, N×classes (classifier), N×classes×H×W (segmentation) or N×locations×(classes+8) (detection, see <see cref="FcosDetector"/>).</summary>
     public override Tensor forward(Tensor input) => Forward(input, bodyWithoutGrad: false);
 
     /// <summary>
@@ -79,6 +88,12 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     public Tensor Forward(Tensor input, bool bodyWithoutGrad)
     {
         using var scope = NewDisposeScope();
+        if (detector is not null)
+        {
+            List<Tensor> features;
+            using (bodyWithoutGrad ? no_grad() : null) features = detector.Encode(UnetDecoder.EncoderLayers(body), input);
+            return detector.Decode(input, features).MoveToOuterDisposeScope();
+        }
         if (decoder is null)
         {
             Tensor features;
@@ -110,8 +125,9 @@ public sealed class VisionModel : Module<Tensor, Tensor>
     /// <param name="device">Where the model lives; null for the CPU.</param>
     /// <param name="progress">Receives download/conversion progress.</param>
     /// <param name="unet">A U-Net decoder instead of the head (segmentation); null for a classifier.</param>
+    /// <param name="detector">A detector instead of the head (boxes); null for a classifier.</param>
     public static VisionModel Create(string architecture, int classes, string weights = "default", HeadOptions? head = null,
-        Device? device = null, IProgressReporter? progress = null, UnetOptions? unet = null)
+        Device? device = null, IProgressReporter? progress = null, UnetOptions? unet = null, DetectorOptions? detector = null)
     {
         Architecture arch = Architectures.Get(architecture);
         string resolved = weights.ToLowerInvariant() switch
@@ -123,7 +139,7 @@ public sealed class VisionModel : Module<Tensor, Tensor>
             MlNetResNet18.WeightsName => throw new OptionException(OptionName.Weights, $"{MlNetResNet18.WeightsName} exists only for resnet18, not {arch.Name}"),
             _ => weights, // a file
         };
-        var spec = new ModelSpec(arch.Name, classes, head ?? HeadOptions.Default, resolved, Normalization.ImageNet) { Unet = unet };
+        var spec = new ModelSpec(arch.Name, classes, head ?? HeadOptions.Default, resolved, Normalization.ImageNet) { Unet = unet, Detector = detector };
         Sequential body = arch.BuildBody(spec.Layout);
         switch (resolved)
         {

@@ -26,8 +26,11 @@ public abstract class ImageTask
     /// <summary>A class per pixel: a softmax per pixel, pixel cross-entropy, Dice (fastai's MaskBlock and unet_learner).</summary>
     public static ImageTask Segmentation { get; } = new Segmentation();
 
+    /// <summary>Labelled boxes around objects: a sigmoid per class and location, focal and GIoU losses, COCO average precision (fastai's BBoxLblBlock).</summary>
+    public static ImageTask Detection { get; } = new Detection();
+
     /// <summary>Every task Lumen knows, by <see cref="Name"/>.</summary>
-    public static IReadOnlyList<ImageTask> All { get; } = new[] { SingleLabel, MultiLabel, Segmentation };
+    public static IReadOnlyList<ImageTask> All { get; } = new[] { SingleLabel, MultiLabel, Segmentation, Detection };
 
     /// <summary>The task recorded under <paramref name="name"/> (model files, the server's model description).</summary>
     /// <exception cref="LumenException">No task has that name.</exception>
@@ -42,6 +45,15 @@ public abstract class ImageTask
     /// instead of per image (N×C).
     /// </summary>
     public virtual bool PerPixel => false;
+
+    /// <summary>
+    /// True when the model finds boxes (N×locations×(C+8) outputs, see <see cref="Models.FcosDetector"/>;
+    /// padded box lists as targets, moved with the images by the data loader).
+    /// </summary>
+    public virtual bool PerBox => false;
+
+    /// <summary>True when the model answers once per image (classification): neither per pixel nor per box.</summary>
+    public bool PerImage => !PerPixel && !PerBox;
 
     /// <summary>The batch's targets on <paramref name="device"/>, in item order.</summary>
     public abstract Tensor Targets(IReadOnlyList<LabelledItem> items, Vocabulary vocab, Device device);

@@ -111,6 +111,9 @@ public sealed class Loss
         return Scalars.OneMinus(dice.mean(new long[] { 1 })).MoveToOuterDisposeScope();
     }
 
+    /// <summary>FCOS's detection loss (focal + GIoU + centre-ness, see <see cref="DetectionLoss"/>): per image divided by its positives, per batch by the batch's.</summary>
+    public static Loss Detection() => new("fcos_focal_giou_centerness", DetectionLoss.PerImage, DetectionLoss.Batch);
+
     /// <summary>Binary cross-entropy with logits, averaged over labels per item (multi-label).</summary>
     public static Loss BinaryCrossEntropy() => new("bce_with_logits", (logits, targets) =>
     {

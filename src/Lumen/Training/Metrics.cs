@@ -1,3 +1,5 @@
+using Lumen.Data.Boxes;
+using Lumen.Models;
 using Lumen.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -128,6 +130,23 @@ public static class Metrics
         for (int i = 0; i < k; i++) { c += m[i, i]; pt += p[i] * t[i]; pp += p[i] * p[i]; tt += t[i] * t[i]; }
         double denominator = Math.Sqrt((s * s - pp) * (s * s - tt));
         return denominator == 0 ? 0 : (c * s - pt) / denominator;
+    }
+
+    /// <summary>COCO average precision at IoU 0.5 (detection; see <see cref="AveragePrecision"/>), boxes decoded as <see cref="BoxDecoding.Evaluation"/>.</summary>
+    public static IMetric Ap50 { get; } = new Fn("ap50", true, (l, t) => DetectionFigures(l, t).Ap50);
+
+    /// <summary>COCO's AP, averaged over IoU 0.5 to 0.95 (detection).</summary>
+    public static IMetric Ap { get; } = new Fn("ap", true, (l, t) => DetectionFigures(l, t).Ap);
+
+    /// <summary>Share of the true boxes found at IoU 0.5 (detection).</summary>
+    public static IMetric Recall50 { get; } = new Fn("recall50", true, (l, t) => DetectionFigures(l, t).Recall50);
+
+    /// <summary>The COCO figures of detector outputs (N×L×(C+8)) against padded targets (N×M×5) in the same frame.</summary>
+    internal static ApResult DetectionFigures(Tensor outputs, Tensor targets)
+    {
+        int classes = (int)outputs.shape[2] - FcosDetector.ExtraColumns;
+        var detections = BoxDecoding.Evaluation.Decode(outputs);
+        return AveragePrecision.Compute(detections, BoxTargets.Read(targets), classes);
     }
 
     private sealed class Fn(string name, bool higherIsBetter, Func<Tensor, Tensor, double> compute) : IMetric

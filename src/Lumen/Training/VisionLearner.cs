@@ -5,7 +5,7 @@ namespace Lumen.Training;
 
 /// <summary>
 /// The one-liner (fastai's <c>vision_learner</c>, and <c>unet_learner</c> for a segmentation): a
-/// pretrained architecture with a new head (or U-Net decoder) for the data's classes, frozen.
+/// pretrained architecture with a new head (or U-Net decoder, or detector) for the data's classes, frozen.
 /// </summary>
 public static class VisionLearner
 {
@@ -23,9 +23,10 @@ public static class VisionLearner
     /// <param name="progress">Receives download/conversion progress.</param>
     /// <param name="callbacks">Callbacks for every fit (fastai's <c>cbs</c>), e.g. <see cref="CallbackOptions.Build"/>'s.</param>
     /// <param name="unet">The U-Net decoder's settings when the data is a segmentation (fastai's <c>unet_learner</c>); null for fastai's.</param>
+    /// <param name="detector">The detector's settings when the data has boxes; null for the defaults.</param>
     public static Learner Create(ImageDataLoaders data, string architecture = "resnet18", bool pretrained = true, string? weights = null,
         TrainingOptions? options = null, HeadOptions? head = null, IProgressReporter? progress = null, IEnumerable<ICallback>? callbacks = null,
-        UnetOptions? unet = null)
+        UnetOptions? unet = null, DetectorOptions? detector = null)
     {
         // The head's initialisation draws from torch's generator: seed it from the run seed so --seed
         // reproduces a run (training reseeds per batch, see Learner), and give the caller's generator
@@ -35,7 +36,7 @@ public static class VisionLearner
         {
             TorchSharp.torch.manual_seed(data.Options.Seed);
             model = VisionModel.Create(architecture, data.Vocab.Count, weights ?? (pretrained ? "default" : "none"), head, data.Train.Device, progress,
-                unet: data.Task.PerPixel ? unet ?? UnetOptions.Default : null);
+                unet: data.Task.PerPixel ? unet ?? UnetOptions.Default : null, detector: data.Task.PerBox ? detector ?? DetectorOptions.Default : null);
         }
         var learner = new Learner(data, model, options: options, callbacks: callbacks) { Progress = progress ?? NullProgress.Instance };
         learner.Freeze();

@@ -117,7 +117,7 @@ public sealed record CrossValidationResult(string OutputFolder, IReadOnlyList<st
     /// </summary>
     public long[,]? Confusion()
     {
-        if (OutOfFold.Count == 0 || Task.PerPixel) return null;
+        if (OutOfFold.Count == 0 || !Task.PerImage) return null;
         using var scope = TorchSharp.torch.NewDisposeScope();
         var vocab = new Vocabulary(Classes);
         var items = OutOfFold.Select(p => new LabelledItem(p.Path, p.Actual)).ToList();
@@ -240,6 +240,7 @@ public static class CrossValidation
         // The recipe is scored as trained (float32), through the same preprocessing and ONNX graph as serving.
         using var predictor = Predictor.Load(modelPath, new PredictorOptions { Precision = InferencePrecision.Float32 });
         if (predictor.Info.Task.PerPixel) return ScoreMasks(trained, predictor, modelPath, fold, tta, progress, started);
+        if (predictor.Info.Task.PerBox) return ScoreBoxes(trained, predictor, modelPath, fold, progress, started);
         var (predictions, skipped) = Evaluation.Predict(predictor, data.Valid.Items, tta, progress: progress);
         using (predictions)
         {
@@ -281,6 +282,27 @@ public static class CrossValidation
             return new OutOfFoldPrediction(s.Item.Path, fold, s.Item.Labels, predicted, s.Overlap.Predicted.Select(p => (float)(p / (double)pixels)).ToArray());
         }).ToList();
         var metrics = Evaluation.Metrics(scored.Select(s => s.Overlap).ToList());
+        var result = new FoldResult(fold, data.Train.Items.Count, scored.Count, metrics, (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
+        return (result, rows);
+    }
+
+    /// <summary>
+    /// A detection fold, its boxes found at each held-out image's own size and scored with COCO's AP; its
+    /// out-of-fold rows hold the classes of the true boxes and of the boxes shown at the display threshold
+    /// and, as probabilities, each class's best box score.
+    /// </summary>
+    private static (FoldResult, List<OutOfFoldPrediction>) ScoreBoxes(TrainResult trained, Predictor predictor, string modelPath, int fold,
+        IProgressReporter progress, DateTime started)
+    {
+        var data = trained.Learner.Data;
+        var (scored, skipped) = Evaluation.Detect(predictor, data.Valid.Items, progress);
+        foreach (var file in skipped) progress.Warn($"fold {fold}: skipped {file.Path}: {file.Reason}");
+        var classes = predictor.Classes;
+        double shown = predictor.BoxDecoding.ScoreThreshold;
+        var rows = scored.Select(s => new OutOfFoldPrediction(s.Item.Path, fold, s.Item.Labels,
+            classes.Where(c => s.Prediction.Boxes.Any(b => b.Label == c && b.Score >= shown)).ToList(),
+            classes.Select(c => s.Prediction.Boxes.Where(b => b.Label == c).Select(b => b.Score).DefaultIfEmpty(0f).Max()).ToArray())).ToList();
+        var metrics = Evaluation.Metrics(Evaluation.DetectionFigures(scored, classes));
         var result = new FoldResult(fold, data.Train.Items.Count, scored.Count, metrics, (DateTime.UtcNow - started).TotalSeconds, modelPath, trained.BatchSize, trained.Epochs);
         return (result, rows);
     }

@@ -60,7 +60,7 @@ public static class MaskPredictWorkflow
                     // Drawing needs the full-size image: decode it once, for the prediction too.
                     var (prediction, image) = request.Draw is null
                         ? (predictor.PredictMask(path, request.Tta), null)
-                        : predictor.PredictMask(ReadFile(path), path, tta: request.Tta);
+                        : predictor.PredictMask(ImageDecoder.ReadBytes(path), path, tta: request.Tta);
                     string stem = Path.GetFileNameWithoutExtension(path) + ".png";
                     if (request.SaveMasks is { } masks) AtomicFile.WriteAllBytes(Path.Combine(masks, stem), prediction.Mask.EncodePng(binary: classes.Count == 2));
                     if (request.Draw is { } drawn) prediction.Mask.Overlay(image!).SavePng(Path.Combine(drawn, stem));
@@ -80,17 +80,5 @@ public static class MaskPredictWorkflow
             AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
         }
         return new MaskPredictResult(predicted, skipped, clock.Elapsed);
-    }
-
-    private static byte[] ReadFile(string path)
-    {
-        try
-        {
-            return File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ImageDecodeException(path, DecodeFailure.Unreadable, e.Message);
-        }
     }
 }

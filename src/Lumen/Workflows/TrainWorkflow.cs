@@ -131,6 +131,8 @@ public static class TrainWorkflow
             throw new OptionException(OptionName.ValidPct, "is 0, so there are no validation images; early stopping, save-best and the report need them");
         if (request.Training.DiceWeight != 0 && !data.Task.PerPixel)
             throw new OptionException(OptionName.DiceWeight, $"applies to segmentation (images with masks); this data is {data.Task.Name}");
+        if (request.Training.LabelSmoothing != 0 && data.Task.PerBox)
+            throw new OptionException(OptionName.LabelSmoothing, "applies to classification; a detector's classes are learned with the focal loss");
         int trainImages = data.Train.Items.Count;
         int? givenBatchSize = request.DataOptions.Loader.BatchSize;
         int batchSize = givenBatchSize ?? SmallDataDefaults.BatchSize(trainImages);
@@ -175,6 +177,7 @@ public static class TrainWorkflow
         learner.Export(modelPath);
         var result = new TrainResult(learner, outDir, modelPath, checkpoint, found, batchSize, epochs);
         if (request.Report && learner.Data.Task.PerPixel) return result with { ReportPath = WriteSegmentationReport(learner, modelPath, run, progress) };
+        if (request.Report && learner.Data.Task.PerBox) return result with { ReportPath = WriteDetectionReport(learner, modelPath, run, progress) };
         return request.Report ? result with { ReportPath = WriteReport(learner, run) } : result;
     }
 
@@ -188,6 +191,17 @@ public static class TrainWorkflow
         {
             throw new OptionException(OptionName.OutputFolder, $"is unusable: {e.Message}", e);
         }
+    }
+
+    /// <summary>The detection report of the exported model on the validation images, at their own size.</summary>
+    private static string WriteDetectionReport(Learner learner, string modelPath, RunFolder run, IProgressReporter progress)
+    {
+        using var predictor = Predictor.Load(modelPath);
+        var interp = DetectionInterpretation.FromModel(predictor, learner.Data.Valid.Items, progress);
+        interp.Write(run.Path, $"Lumen report: {learner.Model.Spec.Architecture} detector on {Path.GetFileName(learner.Data.Folder)}",
+            $"{learner.Model.Spec.Weights} weights, {learner.Data.Options.Item.Size}px, {learner.Data.Vocab.Count} classes, {learner.History.Count} epochs, "
+            + $"validation set of {learner.Data.Valid.Items.Count} images scored at their own size");
+        return run.Report;
     }
 
     /// <summary>The segmentation report of the exported model on the validation images, at their own size.</summary>

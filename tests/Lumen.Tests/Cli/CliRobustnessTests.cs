@@ -39,10 +39,10 @@ public class CliRobustnessTests
     }
 
     /// <summary>Flags that name a file or folder a command writes besides its --out (each a distinct artefact).</summary>
-    private static readonly string[] NamedOutputs = { "--onnx", "--csharp", "--save-masks", "--draw" };
+    private static readonly string[] NamedOutputs = { "--onnx", "--csharp", "--save-masks", "--draw", "--coco" };
 
     /// <summary>Inputs that are not a table of images: a segmentation's masks folder and its classes file.</summary>
-    private static readonly string[] NamedInputs = { "--masks", "--codes" };
+    private static readonly string[] NamedInputs = { "--masks", "--codes", "--boxes" };
 
     private static IEnumerable<(Type Settings, PropertyInfo Property, CommandOptionAttribute Option)> AllOptions() =>
         typeof(Lumen.Cli.Program).Assembly.GetTypes().Where(t => typeof(CommandSettings).IsAssignableFrom(t))

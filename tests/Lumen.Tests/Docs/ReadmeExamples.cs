@@ -53,6 +53,20 @@ internal static class ReadmeExamples
         // END
     }
 
+    public static void Detection()
+    {
+        // README:detection
+        var dls = ImageDataLoaders.FromBoxes("kvasir-seg/images", "kvasir-seg/kavsir_bboxes.json",
+            options: new DataOptions { Item = new ItemTransform(256), Augment = AugmentOptions.Boxes });   // lumen train's defaults with --boxes
+        using var learn = VisionLearner.Create(dls);                  // FCOS with a feature pyramid on the ImageNet resnet18, frozen
+        learn.FineTune(8, baseLr: 2e-3);
+        learn.Export("polyp-boxes.lumen");
+        using var predictor = Predictor.Load("polyp-boxes.lumen");
+        foreach (PredictedBox box in predictor.PredictBoxes("new.jpg").Boxes)  // in the image's own pixels, best first
+            Console.WriteLine($"{box.Label} {box.Score:F2} at ({box.XMin:F0}, {box.YMin:F0})-({box.XMax:F0}, {box.YMax:F0})");
+        // END
+    }
+
     public static void Pets()
     {
         // README:pets

@@ -108,7 +108,7 @@ public class HostileModelFileTests(HostileFilesFixture files) : IClassFixture<Ho
             Assert.Same(task, loaded.Info.Task);
         }
 
-        Assert.Contains("unknown task 'detection'", Refused("task.lumen", WithInfo(i => i["Task"] = "detection")));
+        Assert.Contains("unknown task 'keypoints'", Refused("task.lumen", WithInfo(i => i["Task"] = "keypoints")));
         Assert.Contains("lacks the model's spec, classes, task", Refused("no-task.lumen", WithInfo(i => i.Remove("Task"))));
     }
 

@@ -11,6 +11,8 @@ public class ImageTaskTests
     [Theory]
     [InlineData("single-label")]
     [InlineData("multi-label")]
+    [InlineData("segmentation")]
+    [InlineData("detection")]
     public void TasksAreFoundByTheNameModelFilesRecord(string name)
     {
         var task = ImageTask.Named(name);
@@ -23,8 +25,8 @@ public class ImageTaskTests
     [Fact]
     public void AnUnknownTaskNameIsRefusedWithTheKnownOnes()
     {
-        var e = Assert.Throws<LumenException>(() => ImageTask.Named("detection"));
-        Assert.Contains("single-label, multi-label", e.Message);
+        var e = Assert.Throws<LumenException>(() => ImageTask.Named("keypoints"));
+        Assert.Contains("single-label, multi-label, segmentation, detection", e.Message);
     }
 
     /// <summary>Evaluation recovers logits from a saved model's probabilities; the task's probabilities must give them back.</summary>

@@ -26,6 +26,7 @@ public sealed class MixUp(double alpha = 0.4) : IAltersTrainingImages
 
     void ICallback.BeforeFit(Learner learner)
     {
+        if (learner.Data.Task.PerBox) throw new LumenException("MixUp blends whole images and their targets; it does not apply to boxes (train the detector without it)");
         var plain = learner.TrainingLoss;
         learner.TrainingLoss = (pred, y) => _lambda is null ? plain(pred, y) : learner.Data.Task.MixUpLoss(learner.Loss, pred, y, _shuffledY!, _lambda);
     }
