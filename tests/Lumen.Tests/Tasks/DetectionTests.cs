@@ -178,6 +178,13 @@ public class DetectionTests
 
         e = Assert.Throws<DataException>(() => DetectionSource.Scan(dir.File("images"), dir.File("missing.json")));
         Assert.Contains("does not exist", e.Message);
+
+        // A masks folder with a file that is not an image: named, nothing loaded.
+        dir.Write("masks/img0.png", TestImages.Encode(RgbImage.Filled(64, 48, 0, 0, 0), SKEncodedImageFormat.Png));
+        dir.Write("masks/img1.png", "not a png"u8.ToArray());
+        e = Assert.Throws<DataException>(() => DetectionSource.Scan(dir.File("images"), dir.File("masks")));
+        Assert.Contains("img1.png", e.Message);
+        Assert.Contains("nothing was loaded", e.Message);
     }
 
     // ---- Geometry ------------------------------------------------------------------------------

@@ -245,19 +245,26 @@ public sealed record BoxLabels(BoxFormat Format, IReadOnlyList<ImageBoxes> Image
     {
         var files = FolderSource.ImageFiles(folder);
         var images = new ImageBoxes[files.Count];
+        var problems = new string?[files.Count];
         Parallel.For(0, files.Count, i =>
         {
-            ClassMask mask;
             try
             {
-                mask = new MaskFile(files[i], encoding).Read();
+                var mask = new MaskFile(files[i], encoding).Read();
+                images[i] = new ImageBoxes(Path.GetFileNameWithoutExtension(files[i]), Regions(mask, encoding.Classes), mask.Width, mask.Height, files[i]);
             }
             catch (ImageDecodeException e)
             {
-                throw new DataException($"{files[i]}: {e.Reason}");
+                problems[i] = $"{files[i]}: {e.Reason}";
             }
-            images[i] = new ImageBoxes(Path.GetFileNameWithoutExtension(files[i]), Regions(mask, encoding.Classes), mask.Width, mask.Height, files[i]);
+            catch (DataException e)
+            {
+                problems[i] = e.Message;
+            }
         });
+        var failed = problems.OfType<string>().ToList();
+        if (failed.Count > 0)
+            throw new DataException($"{failed.Count} of the {files.Count} masks in {folder} cannot be read as boxes; nothing was loaded:\n  {string.Join("\n  ", failed.Take(5))}");
         return new BoxLabels(BoxFormat.Masks, images, false, encoding.Classes.Skip(1).ToList());
     }
 
