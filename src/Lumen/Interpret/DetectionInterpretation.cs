@@ -106,20 +106,14 @@ public sealed class DetectionInterpretation
         foreach (var e in Errors().Where(e => e.Missed.Count + e.FalseAlarms.Count > 0).Take(k))
         {
             RgbImage image = ImageDecoder.Decode(e.Item.Path);
-            var classes = _predictor.Classes;
-            var drawn = e.Item.Boxes!.Boxes.Select(t => new DrawnBox(t.XMin, t.YMin, t.XMax, t.YMax, "", IndexOf(classes, t.Label), Dashed: true))
+            var vocab = Data.Vocabulary.InOrder(_predictor.Classes);
+            var drawn = e.Item.Boxes!.Boxes.Select(t => new DrawnBox(t.XMin, t.YMin, t.XMax, t.YMax, "", vocab.IndexOf(t.Label), Dashed: true))
                 .Concat(e.Shown.Select(p => new DrawnBox(p.XMin, p.YMin, p.XMax, p.YMax, p.Score.ToString("0.00", CultureInfo.InvariantCulture),
-                    e.FalseAlarms.Contains(p) ? 1 : IndexOf(classes, p.Label)))).ToList();
+                    e.FalseAlarms.Contains(p) ? 1 : vocab.IndexOf(p.Label)))).ToList();
             cells.Add(new GridCell(BoxDrawing.Draw(image, drawn), $"{Path.GetFileNameWithoutExtension(e.Item.Path)}\n{e.Missed.Count} missed, {e.FalseAlarms.Count} false alarm(s)", Highlight: true));
         }
         if (cells.Count == 0) cells.Add(new GridCell(RgbImage.Filled(cellSize, cellSize, 255, 255, 255), "no missed finding, no false alarm"));
         return ImageGrid.Render(cells, cellSize, columns: 4, title: "missed findings and false alarms: true boxes dashed, found boxes solid (false alarms red)");
-    }
-
-    private static int IndexOf(IReadOnlyList<string> classes, string label)
-    {
-        for (int i = 0; i < classes.Count; i++) if (classes[i] == label) return i;
-        return 0;
     }
 
     /// <summary>

@@ -12,13 +12,8 @@ namespace Lumen.Models;
 public readonly record struct DetectedBox(int Class, float Score, float XMin, float YMin, float XMax, float YMax)
 {
     /// <summary>Intersection over union with another box.</summary>
-    public double Iou(float xMin, float yMin, float xMax, float yMax)
-    {
-        double w = Math.Min(XMax, xMax) - Math.Max(XMin, xMin), h = Math.Min(YMax, yMax) - Math.Max(YMin, yMin);
-        double inter = w > 0 && h > 0 ? w * h : 0;
-        double union = (XMax - XMin) * (YMax - YMin) + (xMax - xMin) * (yMax - yMin) - inter;
-        return union > 0 ? inter / union : 0;
-    }
+    public double Iou(float xMin, float yMin, float xMax, float yMax) =>
+        Data.Boxes.LabelledBox.Iou(new("", XMin, YMin, XMax, YMax), new("", xMin, yMin, xMax, yMax));
 }
 
 /// <summary>How raw detector outputs become boxes: score threshold, candidates, non-maximum suppression, a cap.</summary>

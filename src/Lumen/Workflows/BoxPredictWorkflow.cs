@@ -83,15 +83,12 @@ public static class BoxPredictWorkflow
     }
 
     /// <summary><paramref name="image"/> with the prediction's boxes, captioned with class (when several) and score.</summary>
-    public static RgbImage Draw(RgbImage image, BoxPrediction prediction, IReadOnlyList<string> classes) =>
-        // The best box drawn last, on top.
-        BoxDrawing.Draw(image, prediction.Boxes.Reverse().Select(b => new DrawnBox(b.XMin, b.YMin, b.XMax, b.YMax,
-            (classes.Count > 1 ? b.Label + " " : "") + b.Score.ToString("0.00", CultureInfo.InvariantCulture), IndexOf(classes, b.Label))).ToList());
-
-    private static int IndexOf(IReadOnlyList<string> classes, string label)
+    public static RgbImage Draw(RgbImage image, BoxPrediction prediction, IReadOnlyList<string> classes)
     {
-        for (int i = 0; i < classes.Count; i++) if (classes[i] == label) return i;
-        return 0;
+        var vocab = Data.Vocabulary.InOrder(classes);
+        // The best box drawn last, on top.
+        return BoxDrawing.Draw(image, prediction.Boxes.Reverse().Select(b => new DrawnBox(b.XMin, b.YMin, b.XMax, b.YMax,
+            (classes.Count > 1 ? b.Label + " " : "") + b.Score.ToString("0.00", CultureInfo.InvariantCulture), vocab.IndexOf(b.Label))).ToList());
     }
 
     /// <summary>The predictions as the <see cref="BoxPredictRequest.Output"/> CSV.</summary>
@@ -109,9 +106,12 @@ public static class BoxPredictWorkflow
     }
 
     /// <summary>The predictions as COCO results: one object per box.</summary>
-    public static string CocoResults(IEnumerable<BoxPrediction> predictions, IReadOnlyList<string> classes) =>
-        JsonSerializer.Serialize(predictions.SelectMany(p => p.Boxes.Select(b => new CocoResult(Path.GetFileNameWithoutExtension(p.Path), IndexOf(classes, b.Label) + 1,
+    public static string CocoResults(IEnumerable<BoxPrediction> predictions, IReadOnlyList<string> classes)
+    {
+        var vocab = Data.Vocabulary.InOrder(classes);
+        return JsonSerializer.Serialize(predictions.SelectMany(p => p.Boxes.Select(b => new CocoResult(Path.GetFileNameWithoutExtension(p.Path), vocab.IndexOf(b.Label) + 1,
             new[] { Round(b.XMin), Round(b.YMin), Round(b.XMax - b.XMin), Round(b.YMax - b.YMin) }, Math.Round(b.Score, 5)))));
+    }
 
     private static double Round(float v) => Math.Round(v, 2);
 
